@@ -1,0 +1,110 @@
+"""Image routes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from kobako.api.routes.containers import parse_filters
+from kobako.api.server import Request, Response, Router, StreamResponse, json_response
+from kobako.errors import InvalidArgument, KobakoError
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj).encode() + b"\r\n"
+
+
+def _error_line(exc: Exception) -> bytes:
+    return _line({"errorDetail": {"message": str(exc)}, "error": str(exc)})
+
+
+async def save_body(req: Request) -> str:
+    """Spool a streamed request body to a temp file (removed by whoever consumes it)."""
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="kobako-upload-")
+    try:
+        async for chunk in req.stream():
+            await asyncio.to_thread(os.write, fd, chunk)
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    os.close(fd)
+    return path
+
+
+def add_image_routes(router: Router, images: Any) -> None:
+    async def image_list(req: Request) -> Response:
+        return json_response(images.list(parse_filters(req), show_all=req.qbool("all")))
+
+    async def image_inspect(req: Request) -> Response:
+        return json_response(images.inspect(req.params["name"]))
+
+    async def image_delete(req: Request) -> Response:
+        return json_response(await images.remove(req.params["name"], force=req.qbool("force"),
+                                                 noprune=req.qbool("noprune")))
+
+    async def image_tag(req: Request) -> Response:
+        repo = req.q("repo")
+        if not repo:
+            raise InvalidArgument("repository name must have at least one component")
+        await images.tag(req.params["name"], repo, req.q("tag") or "")
+        return Response(status=201)
+
+    async def image_create(req: Request) -> StreamResponse:
+        from_src = req.q("fromSrc")
+        from_image = req.q("fromImage")
+        if from_src is not None:
+            if from_src != "-":
+                raise InvalidArgument("importing from a URL is not supported yet; send the tarball as the body")
+            path = await save_body(req)
+            repo, tag = req.q("repo") or "", req.q("tag") or ""
+            changes = req.query.get("changes", [])
+            message = req.q("message") or ""
+
+            async def imported() -> AsyncIterator[bytes]:
+                try:
+                    image = await images.import_tarball(path, repo, tag, changes, message)
+                    yield _line({"status": image.id})
+                except KobakoError as exc:
+                    yield _error_line(exc)
+
+            return StreamResponse(imported(), content_type="application/json")
+        if not from_image:
+            raise InvalidArgument("fromImage or fromSrc is required")
+        tag = req.q("tag") or ""
+
+        async def pulled() -> AsyncIterator[bytes]:
+            try:
+                async for obj in images.pull(from_image, tag):
+                    yield _line(obj)
+            except KobakoError as exc:
+                yield _error_line(exc)
+
+        return StreamResponse(pulled(), content_type="application/json")
+
+    async def image_bootstrap(req: Request) -> StreamResponse:
+        name = req.q("name") or "busybox"
+        ref = req.q("ref") or ""
+
+        async def made() -> AsyncIterator[bytes]:
+            try:
+                yield _line({"status": f"Making {name} from the host's packages"})
+                image = await images.bootstrap(name, ref)
+                yield _line({"status": f"Tagged {', '.join(image.repo_tags)}", "id": image.id})
+                yield _line({"aux": {"ID": image.id}})
+            except KobakoError as exc:
+                yield _error_line(exc)
+
+        return StreamResponse(made(), content_type="application/json")
+
+    router.add("GET", "/images/json", image_list)
+    router.add("POST", "/images/create", image_create, stream_body=True)
+    router.add("POST", "/kobako/images/bootstrap", image_bootstrap)
+    router.add("GET", "/images/{name:path}/json", image_inspect)
+    router.add("POST", "/images/{name:path}/tag", image_tag)
+    router.add("DELETE", "/images/{name:path}", image_delete)

@@ -1,0 +1,151 @@
+"""Flags shared by ``run`` and ``create``, turned into a ``POST /containers/create`` body."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+from typing import Any
+
+from kobako.cli.main import CommandError
+
+_UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
+
+
+def ram_in_bytes(s: str) -> int:
+    """go-units RAMInBytes: "64m", "1.5g", "1024" (binary units)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtpb]?)b?\s*", s.lower())
+    if not m:
+        raise CommandError(f"invalid size: '{s}'", 125)
+    return int(float(m.group(1)) * _UNITS[m.group(2) or "b"])
+
+
+def configure_create(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-d", "--detach", action="store_true", help="Run container in background and print container ID")
+    p.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
+    p.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
+    p.add_argument("--rm", action="store_true", help="Automatically remove the container when it exits")
+    p.add_argument("--name", help="Assign a name to the container")
+    p.add_argument("-e", "--env", action="append", default=[], help="Set environment variables")
+    p.add_argument("--env-file", action="append", default=[], help="Read in a file of environment variables")
+    p.add_argument("-w", "--workdir", help="Working directory inside the container")
+    p.add_argument("-h", "--hostname", help="Container host name")
+    p.add_argument("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")
+    p.add_argument("--entrypoint", help="Overwrite the default ENTRYPOINT of the image")
+    p.add_argument("-m", "--memory", help="Memory limit")
+    p.add_argument("--memory-swap", help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    p.add_argument("--cpus", help="Number of CPUs")
+    p.add_argument("--pids-limit", type=int, help="Tune container pids limit (set -1 for unlimited)")
+    p.add_argument("-l", "--label", action="append", default=[], help="Set meta data on a container")
+    p.add_argument("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
+    p.add_argument("--stop-signal", help="Signal to stop the container")
+    p.add_argument("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container")
+    p.add_argument("--log-opt", action="append", default=[], help="Log driver options")
+    p.add_argument("-a", "--attach", action="append", default=[], help="Attach to STDIN, STDOUT or STDERR")
+    p.add_argument("--help", action="help", help="Print usage")
+    p.add_argument("image")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def _env_file(path: str) -> list[str]:
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise CommandError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}", 125) from None
+    out = []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        out.append(line if "=" in line else _env_from_host(line))
+    return [e for e in out if e]
+
+
+def _env_from_host(name: str) -> str:
+    return f"{name}={os.environ[name]}" if name in os.environ else ""
+
+
+def create_body(args: argparse.Namespace) -> dict[str, Any]:
+    env: list[str] = []
+    for f in args.env_file:
+        env += _env_file(f)
+    for e in args.env:
+        env.append(e if "=" in e else _env_from_host(e))
+    env = [e for e in env if e]
+    labels = {}
+    for item in args.label:
+        k, _, v = item.partition("=")
+        labels[k] = v
+    attach = {a.lower() for a in args.attach}
+    detach = getattr(args, "detach", False)
+    host_config: dict[str, Any] = {"AutoRemove": bool(args.rm), "ReadonlyRootfs": bool(args.read_only),
+                                   "NetworkMode": "none"}
+    if args.memory:
+        host_config["Memory"] = ram_in_bytes(args.memory)
+    if args.memory_swap:
+        host_config["MemorySwap"] = -1 if args.memory_swap == "-1" else ram_in_bytes(args.memory_swap)
+    if args.cpus:
+        try:
+            host_config["NanoCpus"] = int(round(float(args.cpus) * 1e9))
+        except ValueError:
+            raise CommandError(f'invalid argument "{args.cpus}" for "--cpus" flag', 125) from None
+    if args.pids_limit is not None:
+        host_config["PidsLimit"] = args.pids_limit
+    if args.log_opt:
+        host_config["LogConfig"] = {"Type": "json-file",
+                                    "Config": dict(o.partition("=")[::2] for o in args.log_opt)}
+    if args.tty and os.isatty(1):
+        size = shutil.get_terminal_size()
+        host_config["ConsoleSize"] = [size.lines, size.columns]
+    body: dict[str, Any] = {
+        "Image": args.image,
+        "Cmd": list(args.command) or None,
+        "Env": env or None,
+        "Labels": labels,
+        "Tty": bool(args.tty),
+        "OpenStdin": bool(args.interactive),
+        "StdinOnce": bool(args.interactive) and not detach,
+        "AttachStdin": bool(args.interactive) and not detach,
+        "AttachStdout": not detach and (not attach or "stdout" in attach),
+        "AttachStderr": not detach and (not attach or "stderr" in attach),
+        "HostConfig": host_config,
+    }
+    if args.workdir:
+        body["WorkingDir"] = args.workdir
+    if args.hostname:
+        body["Hostname"] = args.hostname
+    if args.user:
+        body["User"] = args.user
+    if args.entrypoint is not None:
+        body["Entrypoint"] = [args.entrypoint] if args.entrypoint else [""]
+    if args.stop_signal:
+        body["StopSignal"] = args.stop_signal
+    if args.stop_timeout is not None:
+        body["StopTimeout"] = args.stop_timeout
+    return body
+
+
+def create_container(client: Any, args: argparse.Namespace) -> str:
+    from kobako.client import DaemonError
+
+    body = create_body(args)
+    query = {"name": args.name} if args.name else None
+    try:
+        reply = client.json("POST", "/containers/create", query=query, body=body)
+    except DaemonError as exc:
+        if exc.status != 404 or "No such image" not in exc.message:
+            raise
+        import sys
+
+        print(f"Unable to find image '{args.image}' locally", file=sys.stderr)
+        for obj in client.jsonlines("POST", "/images/create", query={"fromImage": args.image}):
+            if obj.get("error"):
+                raise CommandError(f"kobako: Error response from daemon: {obj['error']}", 125) from None
+        reply = client.json("POST", "/containers/create", query=query, body=body)
+    for w in reply.get("Warnings") or []:
+        import sys
+
+        print(f"WARNING: {w}", file=sys.stderr)
+    return str(reply["Id"])

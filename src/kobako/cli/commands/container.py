@@ -1,0 +1,28 @@
+"""kobako container SUBCOMMAND: the same commands as at the top level (ls, run, rm, ...)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+ALIASES = {"ls": "ps", "list": "ps", "remove": "rm"}
+SUBS = ["ls", "list", "ps", "run", "create", "start", "stop", "restart", "kill", "wait", "rm", "remove",
+        "logs", "inspect"]
+ADD_HELP = True
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("subcommand", choices=SUBS)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+
+def run(args: argparse.Namespace, client: Any) -> int:
+    from kobako.cli.main import build_parser, load_command
+
+    name = ALIASES.get(args.subcommand, args.subcommand)
+    module = load_command(name)
+    rest = list(args.rest)
+    if name == "inspect":
+        rest = ["--type", "container", *rest]
+    code: int = module.run(build_parser(name, module).parse_args(rest), client)  # type: ignore[attr-defined]
+    return code

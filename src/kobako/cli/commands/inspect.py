@@ -1,0 +1,46 @@
+"""kobako inspect [-f FORMAT] [--type container|image] NAME..."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from kobako.cli._format import render
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--format", help="Format output using a Go template")
+    p.add_argument("--type", choices=["container", "image"], help="Only inspect objects of this type")
+    p.add_argument("-s", "--size", action="store_true")
+    p.add_argument("names", nargs="+", metavar="NAME")
+
+
+def run(args: argparse.Namespace, client: Any) -> int:
+    from kobako.client import DaemonError
+
+    found: list[Any] = []
+    failed = 0
+    kinds = [args.type] if args.type else ["container", "image"]
+    for name in args.names:
+        obj = None
+        for kind in kinds:
+            path = f"/containers/{name}/json" if kind == "container" else f"/images/{name}/json"
+            try:
+                obj = client.json("GET", path)
+                break
+            except DaemonError as exc:
+                if exc.status != 404:
+                    raise
+        if obj is None:
+            print(f"Error: No such object: {name}", file=sys.stderr)
+            failed += 1
+            continue
+        found.append(obj)
+    if args.format:
+        for obj in found:
+            print(render(args.format, obj))
+    else:
+        print(json.dumps(found, indent=4))
+    return 1 if failed else 0

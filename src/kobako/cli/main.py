@@ -1,0 +1,146 @@
+"""kobako: the command-line client.  Every command is a client of kobakod's Docker Engine API.
+
+Commands are loaded lazily from COMMANDS (pip-style): start-up imports only argparse, json,
+socket and http.client, and the chosen command's module.  The one ladder that turns errors
+into exit codes is ``main``; library code never prints or exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+import kobako
+
+# name -> (module, summary).  Each module defines ``configure(parser)`` and ``run(args, client) -> int``.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("kobako.cli.commands.run", "Create and run a new container from an image"),
+    "create": ("kobako.cli.commands.create", "Create a new container"),
+    "start": ("kobako.cli.commands.start", "Start one or more stopped containers"),
+    "stop": ("kobako.cli.commands.stop", "Stop one or more running containers"),
+    "restart": ("kobako.cli.commands.restart", "Restart one or more containers"),
+    "kill": ("kobako.cli.commands.kill", "Kill one or more running containers"),
+    "wait": ("kobako.cli.commands.wait", "Block until one or more containers stop, then print their exit codes"),
+    "ps": ("kobako.cli.commands.ps", "List containers"),
+    "logs": ("kobako.cli.commands.logs", "Fetch the logs of a container"),
+    "rm": ("kobako.cli.commands.rm", "Remove one or more containers"),
+    "images": ("kobako.cli.commands.images", "List images"),
+    "rmi": ("kobako.cli.commands.rmi", "Remove one or more images"),
+    "tag": ("kobako.cli.commands.tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "import": ("kobako.cli.commands.import_", "Import the contents from a tarball to create a filesystem image"),
+    "image": ("kobako.cli.commands.image", "Manage images (bootstrap, ls, inspect, rm, import)"),
+    "container": ("kobako.cli.commands.container", "Manage containers (ls, inspect, rm, ...)"),
+    "inspect": ("kobako.cli.commands.inspect", "Return low-level information on kobako objects"),
+    "version": ("kobako.cli.commands.version", "Show the kobako version information"),
+    "info": ("kobako.cli.commands.info", "Display system-wide information"),
+}
+
+
+def _usage() -> str:
+    lines = ["Usage:  kobako [OPTIONS] COMMAND", "", "A small container engine that speaks Docker's API", "",
+             "Options:", "  -H, --host string   Daemon socket to connect to", "  -v, --version       Print version",
+             "", "Commands:"]
+    width = max(len(n) for n in COMMANDS) + 2
+    lines += [f"  {name.ljust(width)}{summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "Run 'kobako COMMAND --help' for more information on a command."]
+    return "\n".join(lines)
+
+
+def load_command(name: str) -> object:
+    return importlib.import_module(COMMANDS[name][0])
+
+
+def build_parser(name: str, module: object) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"kobako {name}", description=COMMANDS.get(name, ("", ""))[1],
+                                     add_help=getattr(module, "ADD_HELP", True))
+    module.configure(parser)  # type: ignore[attr-defined]
+    return parser
+
+
+def dispatch(name: str, argv: list[str], host: str | None) -> int:
+    from kobako.client import Client
+
+    module = load_command(name)
+    args = build_parser(name, module).parse_args(argv)
+    client = Client(host)
+    try:
+        code: int = module.run(args, client)  # type: ignore[attr-defined]
+        return code
+    finally:
+        client.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    host: str | None = None
+    while argv and argv[0].startswith("-"):
+        opt = argv.pop(0)
+        if opt in ("-H", "--host") and argv:
+            host = argv.pop(0)
+        elif opt.startswith("--host="):
+            host = opt.split("=", 1)[1]
+        elif opt in ("-v", "--version"):
+            print(f"kobako version {kobako.__version__}")
+            return 0
+        elif opt in ("-h", "--help"):
+            print(_usage())
+            return 0
+        elif opt in ("-D", "--debug"):
+            os.environ["KOBAKO_DEBUG"] = "1"
+        else:
+            print(f"unknown flag: {opt}\nSee 'kobako --help'.", file=sys.stderr)
+            return 125
+    if not argv:
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"kobako: '{name}' is not a kobako command.\nSee 'kobako --help'", file=sys.stderr)
+        return 1
+    from kobako.client import DaemonError, DaemonUnreachable
+
+    try:
+        return dispatch(name, rest, host)
+    except DaemonUnreachable as exc:
+        print(str(exc), file=sys.stderr)
+        return 125 if name in ("run", "create") else 1
+    except DaemonError as exc:
+        print(f"Error response from daemon: {exc.message}", file=sys.stderr)
+        return status_error(name, exc.message)
+    except CommandError as exc:
+        print(str(exc), file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return 0
+
+
+class CommandError(Exception):
+    """A user-facing failure of a command: its message is printed and ``code`` returned."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def status_error(command: str, message: str) -> int:
+    """Exit code for a daemon error: ``run`` and ``create`` map as docker's toStatusError does."""
+    if command not in ("run", "create"):
+        return 1
+    if "executable file not found" in message or "no such file or directory" in message:
+        return 127
+    if "permission denied" in message or "is a directory" in message:
+        return 126
+    return 125
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,479 @@
+"""Containers: create, start, wait, stop, kill, remove, attach; live restore of running shims.
+
+Everything here runs on kobakod's event loop; disk work (unpacking, snapshot set-up, removal)
+goes to threads.  Each container has one monitor task while it runs: it holds a ``wait``
+request on the shim and records the exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import signal as signals
+from pathlib import Path
+from typing import Any
+
+from kobako.errors import (
+    Conflict,
+    InvalidArgument,
+    KobakoError,
+    NoSuchContainer,
+    NotModified,
+    RuntimeFailure,
+    Unavailable,
+)
+from kobako.fsutil import atomic_write_json, read_json
+from kobako.ids import new_id
+from kobako.shim import ShimConfig, exit_path
+
+from ._names import random_name, validate_name
+from ._record import Container, now_rfc3339
+from ._spec import build_spec, command_of, merge_config
+from .._spawn import Spawner, shim_call, shim_connect
+
+log = logging.getLogger("kobako.containers")
+
+
+def parse_signal(sig: str | int | None, default: int = signals.SIGKILL) -> int:
+    if sig is None or sig == "":
+        return default
+    if isinstance(sig, int) or str(sig).isdigit():
+        n = int(sig)
+        if n <= 0 or n >= 65:
+            raise InvalidArgument(f"Invalid signal: {sig}")
+        return n
+    name = str(sig).upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(signals.Signals[name])
+    except KeyError:
+        raise InvalidArgument(f"Invalid signal: {sig}") from None
+
+
+class _PendingAttach:
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.go: asyncio.Future[bool] = loop.create_future()
+        self.ready: asyncio.Future[None] = loop.create_future()
+
+
+class ContainerManager:
+    def __init__(self, *, data_root: Path, exec_root: Path, images: Any, spawner: Spawner,
+                 cgroup_parent: str = "/kobako", cgroup_root: str = "/sys/fs/cgroup") -> None:
+        self.root = data_root / "containers"
+        self.exec_root = exec_root
+        self.images = images
+        self.spawner = spawner
+        self.cgroup_parent = cgroup_parent
+        self.cgroup_root = cgroup_root
+        self.containers: dict[str, Container] = {}
+        self.names: dict[str, str] = {}
+        self._events: dict[str, asyncio.Event] = {}
+        self._pending: dict[str, list[_PendingAttach]] = {}
+        self._monitors: dict[str, asyncio.Task[None]] = {}
+        self._starting: set[str] = set()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    # -- lookup ------------------------------------------------------------------------------
+    def get(self, ref: str) -> Container:
+        ref = ref.lstrip("/") if ref.startswith("/") else ref
+        if ref in self.containers:
+            return self.containers[ref]
+        if ref in self.names:
+            return self.containers[self.names[ref]]
+        if ref:
+            hits = [c for cid, c in self.containers.items() if cid.startswith(ref)]
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        raise NoSuchContainer(ref)
+
+    def image_in_use(self, image_id: str) -> str | None:
+        for c in self.containers.values():
+            if c.image_id == image_id:
+                return c.id
+        return None
+
+    # -- notifications --------------------------------------------------------------------------
+    def _notify(self, c: Container) -> None:
+        ev = self._events.pop(c.id, None)
+        if ev is not None:
+            ev.set()
+
+    async def _changed(self, c: Container) -> None:
+        ev = self._events.setdefault(c.id, asyncio.Event())
+        await ev.wait()
+
+    # -- create ---------------------------------------------------------------------------------
+    async def create(self, body: dict[str, Any], name: str | None) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise InvalidArgument("container config must be a JSON object")
+        image_ref = body.get("Image")
+        if not image_ref or not isinstance(image_ref, str):
+            raise InvalidArgument("config.Image: an image name is required")
+        host_config = body.get("HostConfig") or {}
+        if not isinstance(host_config, dict):
+            raise InvalidArgument("HostConfig must be a JSON object")
+        if name:
+            name = validate_name(name)
+            if name in self.names:
+                other = self.names[name]
+                raise Conflict(
+                    f'Conflict. The container name "/{name}" is already in use by container "{other}". '
+                    "You have to remove (or rename) that container to be able to reuse that name."
+                )
+        image = await asyncio.to_thread(self.images.get, image_ref)
+        config_body = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
+        cfg = merge_config(config_body, image.config)
+        cfg["Image"] = image_ref
+        argv = command_of(cfg)
+        cid = new_id()
+        name = name or random_name(self.names)
+        if not cfg.get("Hostname"):
+            cfg["Hostname"] = cid[:12]
+        host_config.setdefault("NetworkMode", "none")
+        host_config.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+        host_config.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+        build_spec(cid, cfg, host_config, self.cgroup_parent)  # validates resources now, not at start
+        root = self.root / cid
+        c = Container(
+            id=cid, name=name, created=now_rfc3339(), path=argv[0], args=argv[1:], config=cfg,
+            host_config=host_config, image_id=image.id, image_ref=image_ref, snapshot=cid, root=root,
+        )
+        self.names[name] = cid
+        try:
+            await asyncio.to_thread(self._prepare_rootfs, c, image)
+        except BaseException:
+            del self.names[name]
+            await asyncio.to_thread(self._remove_files, c)
+            raise
+        self.containers[cid] = c
+        return {"Id": cid, "Warnings": []}
+
+    def _prepare_rootfs(self, c: Container, image: Any) -> None:
+        c.root.mkdir(parents=True)
+        (c.bundle / "rootfs").mkdir(parents=True)
+        top = self.images.unpack(image)
+        self.images.snapshotter.prepare(c.snapshot, top)
+        c.save()  # the record last: a crash before this leaves no half container
+
+    def _remove_files(self, c: Container) -> None:
+        with contextlib.suppress(KobakoError, OSError):
+            self.images.snapshotter.remove(c.snapshot)
+        shutil.rmtree(c.root, ignore_errors=True)
+        exit_path(self.exec_root, c.id).unlink(missing_ok=True)
+
+    # -- start ------------------------------------------------------------------------------------
+    async def start(self, ref: str) -> None:
+        c = self.get(ref)
+        if c.running or c.id in self._starting:
+            raise NotModified("container already started")
+        self._starting.add(c.id)
+        try:
+            await self._start(c)
+        finally:
+            self._starting.discard(c.id)
+
+    async def _start(self, c: Container) -> None:
+        spec = build_spec(c.id, c.config, c.host_config, self.cgroup_parent)
+        mounts = await asyncio.to_thread(self.images.snapshotter.mounts, c.snapshot)
+        await asyncio.to_thread(atomic_write_json, c.bundle / "config.json", spec)
+        log_cfg = (c.host_config.get("LogConfig") or {}).get("Config") or {}
+        cfg = ShimConfig(
+            id=c.id,
+            bundle=str(c.bundle),
+            exec_root=str(self.exec_root),
+            log_path=str(c.log_path),
+            tty=bool(c.config.get("Tty")),
+            open_stdin=bool(c.config.get("OpenStdin")),
+            stdin_once=bool(c.config.get("StdinOnce")),
+            rootfs_mounts=tuple(mounts),
+            cgroup_root=self.cgroup_root,
+            log_max_size=_parse_size(log_cfg.get("max-size", "0")),
+            log_max_files=int(log_cfg.get("max-file", "1") or 1),
+            console_size=tuple(c.host_config.get("ConsoleSize") or (0, 0)),  # type: ignore[arg-type]
+        )
+        try:
+            pid = await self.spawner.spawn(cfg)
+        except RuntimeFailure as exc:
+            await self._start_failed(c, exc)
+            raise
+        pending = self._pending.pop(c.id, [])
+        for p in pending:
+            if not p.go.done():
+                p.go.set_result(True)
+        if pending:
+            await asyncio.wait([asyncio.ensure_future(p.ready) for p in pending], timeout=5)
+        try:
+            await shim_call(self.exec_root, c.id, {"op": "start"})
+        except KobakoError as exc:
+            with contextlib.suppress(KobakoError):
+                await shim_call(self.exec_root, c.id, {"op": "kill", "signal": 9})
+            await self._start_failed(c, exc)
+            raise
+        c.set_running(pid)
+        await asyncio.to_thread(c.save)
+        self._notify(c)
+        self._monitors[c.id] = asyncio.create_task(self._monitor(c))
+
+    async def _start_failed(self, c: Container, exc: KobakoError) -> None:
+        kind = getattr(exc, "kind", "")
+        code = 127 if kind == "ExecNotFound" else 126 if kind == "ExecNotExecutable" else 128
+        for p in self._pending.pop(c.id, []):
+            if not p.go.done():
+                p.go.set_result(False)
+        c.set_start_failed(code, str(exc))
+        await asyncio.to_thread(c.save)
+        self._notify(c)
+        if c.host_config.get("AutoRemove"):
+            await self._remove(c)
+
+    # -- exit -------------------------------------------------------------------------------------
+    async def _monitor(self, c: Container) -> None:
+        info: dict[str, Any] | None = None
+        try:
+            info = await shim_call(self.exec_root, c.id, {"op": "wait"})
+        except (KobakoError, OSError, json.JSONDecodeError) as exc:
+            log.warning("container %s: lost its shim (%s)", c.id[:12], exc)
+            info = self._read_exit_file(c)
+        except asyncio.CancelledError:
+            return
+        finally:
+            self._monitors.pop(c.id, None)
+        await self._on_exit(c, info)
+
+    def _read_exit_file(self, c: Container) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = read_json(exit_path(self.exec_root, c.id))
+            return obj
+        except (OSError, ValueError):
+            return None
+
+    async def _on_exit(self, c: Container, info: dict[str, Any] | None) -> None:
+        if info is None:
+            c.set_exited(255, error="container shim disappeared; exit status unknown")
+        else:
+            c.set_exited(int(info["exit_code"]), info.get("finished_at"), bool(info.get("oom_killed")))
+        await asyncio.to_thread(c.save)
+        exit_path(self.exec_root, c.id).unlink(missing_ok=True)
+        self._notify(c)
+        if c.host_config.get("AutoRemove"):
+            await self._remove(c)
+
+    # -- wait ---------------------------------------------------------------------------------------
+    async def wait(self, ref: str, condition: str = "not-running") -> dict[str, Any]:
+        c = self.get(ref)
+        if condition not in ("not-running", "next-exit", "removed", ""):
+            raise InvalidArgument(f"invalid condition: \"{condition}\"")
+        seq = c.exit_seq
+        while True:
+            if condition == "removed":
+                if c.removed:
+                    break
+            elif condition == "next-exit":
+                if c.exit_seq > seq:
+                    break
+            elif not c.running and c.id not in self._starting:
+                break
+            await self._changed(c)
+        err = c.state.get("Error") or None
+        return {"StatusCode": int(c.state["ExitCode"]), "Error": {"Message": err} if err else None}
+
+    # -- signals ------------------------------------------------------------------------------------
+    async def kill(self, ref: str, sig: str | int | None = None) -> None:
+        c = self.get(ref)
+        c.check_can_kill()
+        await shim_call(self.exec_root, c.id, {"op": "kill", "signal": parse_signal(sig)})
+
+    async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        c = self.get(ref)
+        if not c.running:
+            raise NotModified("container already stopped")
+        stop_sig = parse_signal(sig or c.config.get("StopSignal") or "SIGTERM")
+        if timeout is None:
+            timeout = c.config.get("StopTimeout")
+            timeout = 10 if timeout is None else int(timeout)
+        seq = c.exit_seq
+        with contextlib.suppress(Unavailable):
+            await shim_call(self.exec_root, c.id, {"op": "kill", "signal": stop_sig})
+        if timeout < 0 or await self._wait_exit(c, seq, timeout):
+            return
+        with contextlib.suppress(Unavailable):
+            await shim_call(self.exec_root, c.id, {"op": "kill", "signal": signals.SIGKILL})
+        await self._wait_exit(c, seq, None)
+
+    async def _wait_exit(self, c: Container, seq: int, timeout: float | None) -> bool:
+        async def until_exit() -> None:
+            while c.exit_seq == seq and c.running:
+                await self._changed(c)
+
+        try:
+            await asyncio.wait_for(until_exit(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def resize(self, ref: str, h: int, w: int) -> None:
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict(f"Container {c.id} is not running")
+        await shim_call(self.exec_root, c.id, {"op": "resize", "h": h, "w": w})
+
+    # -- remove ---------------------------------------------------------------------------------------
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        c = self.get(ref)
+        c.check_can_remove(force)
+        if c.running:
+            seq = c.exit_seq
+            with contextlib.suppress(Unavailable):
+                await shim_call(self.exec_root, c.id, {"op": "kill", "signal": signals.SIGKILL})
+            await self._wait_exit(c, seq, 10)
+        if c.removed:
+            return
+        await self._remove(c)
+
+    async def _remove(self, c: Container) -> None:
+        if c.removed or c.id not in self.containers:
+            return
+        c.removed = True
+        self.containers.pop(c.id, None)
+        if self.names.get(c.name) == c.id:
+            del self.names[c.name]
+        await asyncio.to_thread(self._remove_files, c)
+        self._notify(c)
+
+    # -- attach ---------------------------------------------------------------------------------------
+    async def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool,
+                     reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Relay a hijacked client connection to the shim's stream (stdcopy or raw tty bytes)."""
+        c = self.get(ref)
+        pending: _PendingAttach | None = None
+        if not c.running:
+            # Attached before start (docker run, docker start -a): wait for the next start.
+            pending = _PendingAttach()
+            self._pending.setdefault(c.id, []).append(pending)
+            if not await pending.go:
+                return
+        try:
+            sreader, swriter = await shim_connect(self.exec_root, c.id)
+        except Unavailable:
+            if pending:
+                pending.ready.set_result(None)
+            return
+        try:
+            req = {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr}
+            swriter.write(json.dumps(req).encode() + b"\n")
+            await swriter.drain()
+            await sreader.readline()  # the shim's ack: the stream is registered
+            if pending:
+                pending.ready.set_result(None)
+                pending = None
+            await _relay(reader, writer, sreader, swriter, stdin)
+        finally:
+            if pending and not pending.ready.done():
+                pending.ready.set_result(None)
+            swriter.close()
+
+    # -- logs -------------------------------------------------------------------------------------------
+    async def logs(self, ref: str, *, stdout: bool, stderr: bool, follow: bool, tail: str,
+                   since: str | None, until: str | None, timestamps: bool) -> tuple[bool, Any]:
+        """Returns (tty, async iterator of chunks): raw bytes with a tty, stdcopy frames without."""
+        from ._logs import LogOptions, follow as follow_log, read_existing
+
+        c = self.get(ref)
+        tty = bool(c.config.get("Tty"))
+        opts = LogOptions(stdout=stdout, stderr=stderr, follow=follow, tail=tail, since=since,
+                          until=until, timestamps=timestamps, tty=tty)
+        existing, offset = await asyncio.to_thread(read_existing, c.log_path, opts)
+
+        async def gen() -> Any:
+            for chunk in existing:
+                yield chunk
+            if follow and (c.running or c.id in self._starting):
+                async for chunk in follow_log(c.log_path, offset, opts,
+                                              lambda: c.running or c.id in self._starting,
+                                              lambda: self._changed(c)):
+                    yield chunk
+
+        return tty, gen()
+
+    # -- restore ------------------------------------------------------------------------------------------
+    async def restore(self) -> None:
+        for d in sorted(self.root.iterdir()) if self.root.exists() else []:
+            if not (d / "config.v2.json").exists():
+                shutil.rmtree(d, ignore_errors=True)  # a create that crashed before its record
+                continue
+            try:
+                c = Container.load(d)
+            except (OSError, ValueError, KeyError) as exc:
+                log.error("container %s: unreadable record: %s", d.name, exc)
+                continue
+            self.containers[c.id] = c
+            self.names[c.name] = c.id
+            if not c.running:
+                continue
+            try:
+                await shim_call(self.exec_root, c.id, {"op": "state"})
+            except (KobakoError, OSError):
+                await self._on_exit(c, self._read_exit_file(c))
+                continue
+            self._monitors[c.id] = asyncio.create_task(self._monitor(c))
+
+    async def shutdown(self) -> None:
+        for task in list(self._monitors.values()):
+            task.cancel()
+        self._monitors.clear()
+
+
+async def _relay(creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter,
+                 sreader: asyncio.StreamReader, swriter: asyncio.StreamWriter, stdin: bool) -> None:
+    async def up() -> None:
+        # client → container stdin; the client's half-close becomes the shim's half-close.
+        try:
+            while True:
+                data = await creader.read(65536)
+                if not data:
+                    break
+                if stdin:
+                    swriter.write(data)
+                    await swriter.drain()
+            if swriter.can_write_eof():
+                swriter.write_eof()
+        except (ConnectionError, OSError):
+            pass
+
+    async def down() -> None:
+        try:
+            while True:
+                data = await sreader.read(65536)
+                if not data:
+                    break
+                cwriter.write(data)
+                await cwriter.drain()
+        except (ConnectionError, OSError):
+            pass
+
+    up_task = asyncio.create_task(up())
+    try:
+        await down()
+    finally:
+        up_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await up_task
+
+
+def _parse_size(s: str) -> int:
+    s = str(s).strip().lower()
+    if not s or s == "0" or s == "-1":
+        return 0
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    if s[-1] in units:
+        return int(float(s[:-1]) * units[s[-1]])
+    if s.endswith("b"):
+        s = s[:-1]
+    return int(s)

@@ -1,0 +1,170 @@
+"""kobakod: the daemon.  Builds the backends, hands them to kobako.api.server, serves."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import kobako
+
+log = logging.getLogger("kobakod")
+DEFAULT_SOCK = "unix:///run/kobako/kobako.sock"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="kobakod", description="The kobako daemon (Docker Engine API)")
+    p.add_argument("-H", "--host", action="append", default=[], help="socket to listen on (repeatable)")
+    p.add_argument("--data-root", default="/var/lib/kobako", help="root of persistent state")
+    p.add_argument("--exec-root", default="/run/kobako", help="root of runtime state (sockets, shims)")
+    p.add_argument("--cgroup-parent", default="/kobako", help="parent cgroup for containers")
+    p.add_argument("--storage-driver", choices=["overlay", "copy"], default=None)
+    p.add_argument("-D", "--debug", action="store_true")
+    p.add_argument("-v", "--version", action="version", version=f"kobakod {kobako.__version__}")
+    return p.parse_args(argv)
+
+
+class SystemBackend:
+    def __init__(self, containers: Any, store: Any, data_root: Path, driver: str) -> None:
+        self.containers = containers
+        self.store = store
+        self.data_root = data_root
+        self.driver = driver
+
+    def info(self) -> dict[str, Any]:
+        from kobako.api.routes.system import base_info
+
+        cs = list(self.containers.containers.values())
+        info = base_info()
+        info.update(
+            ID=_daemon_id(self.data_root),
+            Name=os.uname().nodename,
+            Containers=len(cs),
+            ContainersRunning=sum(1 for c in cs if c.running),
+            ContainersPaused=sum(1 for c in cs if c.status == "paused"),
+            ContainersStopped=sum(1 for c in cs if not c.running and c.status != "paused"),
+            Images=len(self.store.list()),
+            Driver=self.driver,
+            DriverStatus=[["Backing Filesystem", "extfs"]],
+            DockerRootDir=str(self.data_root),
+            CgroupVersion="2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "1",
+            SystemTime=_now(),
+        )
+        return info
+
+
+def _now() -> str:
+    from kobako.daemon.containers._record import now_rfc3339
+
+    return now_rfc3339()
+
+
+def _daemon_id(data_root: Path) -> str:
+    p = data_root / "engine-id"
+    try:
+        return p.read_text().strip()
+    except FileNotFoundError:
+        import uuid
+
+        from kobako.fsutil import atomic_write
+
+        ident = str(uuid.uuid4())
+        atomic_write(p, ident.encode())
+        return ident
+
+
+def _lock(data_root: Path) -> int:
+    fd = os.open(data_root / "kobakod.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"kobakod: another kobakod is using {data_root}") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from kobako.api.routes.containers import add_container_routes
+    from kobako.api.routes.images import add_image_routes
+    from kobako.api.routes.system import add_system_routes
+    from kobako.api.server import Router, Server, add_ping_routes
+    from kobako.content import LocalContentStore
+    from kobako.daemon._images import ImagesBackend
+    from kobako.daemon._spawn import Spawner
+    from kobako.daemon.containers import ContainerManager
+    from kobako.images import ImageStore
+    from kobako.snapshots import CopySnapshotter, OverlaySnapshotter, default_snapshotter
+
+    data_root = Path(args.data_root)
+    exec_root = Path(args.exec_root)
+    for d in (data_root, exec_root):
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o711)
+    lock_fd = _lock(data_root)
+    content = LocalContentStore(data_root / "content")
+    snap_root = data_root / "snapshots"
+    if args.storage_driver == "copy":
+        snapshotter: Any = CopySnapshotter(snap_root / "copy")
+    elif args.storage_driver == "overlay":
+        snapshotter = OverlaySnapshotter(snap_root / "overlay")
+    else:
+        snapshotter = default_snapshotter(snap_root)
+    driver = "overlay" if isinstance(snapshotter, OverlaySnapshotter) else "copy"
+    store = ImageStore(data_root / "images", content=content, snapshotter=snapshotter)
+    spawner = Spawner()
+    spawner.start()
+    containers = ContainerManager(data_root=data_root, exec_root=exec_root, images=store, spawner=spawner,
+                                  cgroup_parent=args.cgroup_parent)
+    await containers.restore()
+    images = ImagesBackend(store, containers)
+    router = Router()
+    add_ping_routes(router)
+    add_system_routes(router, SystemBackend(containers, store, data_root, driver))
+    add_container_routes(router, containers)
+    add_image_routes(router, images)
+    server = Server(router)
+    hosts = args.host or [DEFAULT_SOCK]
+    await server.serve(hosts)
+    log.info("kobakod %s serving on %s (data root %s, storage %s)", kobako.__version__, ", ".join(hosts),
+             data_root, driver)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("kobakod shutting down; containers keep running")
+    await server.close()
+    await containers.shutdown()
+    spawner.close()
+    for h in hosts:
+        if h.startswith("unix://"):
+            Path(h[len("unix://"):]).unlink(missing_ok=True)
+    os.close(lock_fd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if os.geteuid() != 0:
+        print("kobakod: must run as root", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

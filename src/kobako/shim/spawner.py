@@ -1,0 +1,92 @@
+"""The spawner: a small single-threaded process that forks shims for kobakod.
+
+kobakod is an asyncio process with threads; forking it is unsafe and slow.  It starts this
+process once (``python -m kobako.shim.spawner FD``) with one end of a SOCK_SEQPACKET socketpair.
+Each message is a ShimConfig as JSON with one fd attached: the write end of the "ready" pipe on
+which the shim will report ``{"pid": N}`` or an error.  The spawner forks, the child starts a new
+session and forks again, so the shim is reparented away from kobakod and survives it.  The
+runtime and shim modules are imported here, before any fork, so a shim starts with no import cost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+
+import kobako.runtime  # noqa: F401  (pre-import: forked shims inherit it)
+from kobako.shim import _shim
+from kobako.shim._protocol import ShimConfig
+
+
+def _become_shim(cfg: ShimConfig, ready_fd: int, log_path: str) -> int:
+    devnull = os.open("/dev/null", os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    try:
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        os.dup2(log, 2)
+        os.close(log)
+    except OSError:
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    return _shim.main(cfg, ready_fd)
+
+
+def serve(sock: socket.socket) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 4)
+        except InterruptedError:
+            continue
+        if not msg:
+            return  # kobakod went away
+        try:
+            cfg = ShimConfig.from_json(json.loads(msg))
+        except Exception as exc:  # noqa: BLE001
+            for fd in fds:
+                os.write(fd, json.dumps({"kind": "Runtime", "message": f"spawner: {exc}"}).encode())
+                os.close(fd)
+            continue
+        ready_fd = fds[0]
+        for extra in fds[1:]:
+            os.close(extra)
+        log_path = os.path.join(cfg.exec_root, "shims", f"{cfg.id}.log")
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                sock.close()
+                os.setsid()
+                if os.fork() == 0:
+                    code = _become_shim(cfg, ready_fd, log_path)
+                else:
+                    code = 0
+            except BaseException as exc:  # noqa: BLE001
+                try:
+                    print(f"shim {cfg.id}: {exc!r}", file=sys.stderr)
+                except Exception:  # noqa: BLE001
+                    pass
+            finally:
+                os._exit(code)
+        os.close(ready_fd)
+        os.waitpid(pid, 0)
+
+
+def main() -> None:
+    fd = int(sys.argv[1])
+    from kobako.linux import set_parent_death_signal
+
+    set_parent_death_signal(signal.SIGKILL)
+    sock = socket.socket(fileno=fd)
+    serve(sock)
+
+
+if __name__ == "__main__":
+    main()
