@@ -94,7 +94,7 @@ async def serve(args: argparse.Namespace) -> None:
     from kobako.api.routes.containers import add_container_routes
     from kobako.api.routes.images import add_image_routes
     from kobako.api.routes.system import add_system_routes
-    from kobako.api.server import Router, Server, add_ping_routes
+    from kobako.api import Router, Server, add_ping_routes
     from kobako.content import LocalContentStore
     from kobako.daemon._images import ImagesBackend
     from kobako.daemon._spawn import Spawner

@@ -116,9 +116,10 @@ class Shim:
 
     def run(self) -> int:
         from kobako import runtime
-        from kobako.linux import set_child_subreaper
+        from kobako.linux import Prctl, prctl, set_name
 
-        set_child_subreaper()
+        prctl(Prctl.PR_SET_CHILD_SUBREAPER, 1)
+        set_name("kobako-shim")
         (self.exec_root / "shims").mkdir(parents=True, exist_ok=True)
         exit_path(self.exec_root, self.cfg.id).unlink(missing_ok=True)
         self.log = JsonFileLog(self.cfg.log_path, self.cfg.log_max_size, self.cfg.log_max_files)

@@ -81,9 +81,9 @@ def serve(sock: socket.socket) -> None:
 
 def main() -> None:
     fd = int(sys.argv[1])
-    from kobako.linux import set_parent_death_signal
+    from kobako.linux import Prctl, prctl
 
-    set_parent_death_signal(signal.SIGKILL)
+    prctl(Prctl.PR_SET_PDEATHSIG, signal.SIGKILL)
     sock = socket.socket(fileno=fd)
     serve(sock)
 

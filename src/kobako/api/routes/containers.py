@@ -6,7 +6,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from kobako.api.server import Hijack, Request, Response, Router, StreamResponse, json_response
+from kobako.api.request import Request
+from kobako.api.response import Hijack, Response, StreamResponse, json_response
+from kobako.api.router import Router
 from kobako.errors import InvalidArgument
 
 RAW = "application/vnd.docker.raw-stream"

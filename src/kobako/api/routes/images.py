@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from kobako.api.routes.containers import parse_filters
-from kobako.api.server import Request, Response, Router, StreamResponse, json_response
+from kobako.api.request import Request
+from kobako.api.response import Response, StreamResponse, json_response
+from kobako.api.router import Router
 from kobako.errors import InvalidArgument, KobakoError
 
 

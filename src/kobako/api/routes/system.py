@@ -7,7 +7,9 @@ import platform
 from typing import Any
 
 import kobako
-from kobako.api.server import Request, Response, Router, json_response
+from kobako.api.request import Request
+from kobako.api.response import Response, json_response
+from kobako.api.router import Router
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
 

@@ -93,11 +93,15 @@ class ContainerManager:
                 raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
         raise NoSuchContainer(ref)
 
-    def image_in_use(self, image_id: str) -> str | None:
-        for c in self.containers.values():
-            if c.image_id == image_id:
-                return c.id
-        return None
+    def image_in_use(self, image_id: str) -> Any:
+        from kobako.images import ImageUser
+
+        users = [c for c in self.containers.values() if c.image_id == image_id]
+        if not users:
+            return None
+        running = [c for c in users if c.running]
+        c = (running or users)[0]
+        return ImageUser(c.id, running=bool(running))
 
     # -- notifications --------------------------------------------------------------------------
     def _notify(self, c: Container) -> None:
@@ -239,8 +243,10 @@ class ContainerManager:
         try:
             info = await shim_call(self.exec_root, c.id, {"op": "wait"})
         except (KobakoError, OSError, json.JSONDecodeError) as exc:
-            log.warning("container %s: lost its shim (%s)", c.id[:12], exc)
+            # A shim that finished just as we asked has already written its exit file.
             info = self._read_exit_file(c)
+            if info is None:
+                log.warning("container %s: lost its shim (%s)", c.id[:12], exc)
         except asyncio.CancelledError:
             return
         finally:

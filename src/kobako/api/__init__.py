@@ -1,0 +1,46 @@
+"""kobako's Docker Engine API server (h11 on asyncio).
+
+Public surface, imported lazily so that the stdlib-only modules (``stdcopy``,
+``jsonstream``, ``httpstatus``) can be used by the client without pulling in
+asyncio or h11.  Never imports ``kobako.daemon``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Server": "kobako.api.server",
+    "Router": "kobako.api.router",
+    "Route": "kobako.api.router",
+    "Request": "kobako.api.request",
+    "Response": "kobako.api.response",
+    "StreamResponse": "kobako.api.response",
+    "Hijack": "kobako.api.response",
+    "json_response": "kobako.api.response",
+    "no_content": "kobako.api.response",
+    "HijackReader": "kobako.api._hijack",
+    "add_ping_routes": "kobako.api.ping",
+    "status_for": "kobako.api.httpstatus",
+    "frame": "kobako.api.stdcopy",
+    "StdcopyDecoder": "kobako.api.stdcopy",
+}
+
+__all__ = [
+    "Hijack", "HijackReader", "Request", "Response", "Route", "Router", "Server", "StdcopyDecoder",
+    "StreamResponse", "add_ping_routes", "frame", "json_response", "no_content", "status_for",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kobako.api' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,51 @@
+"""Talking to a kobako (or Docker) daemon over the Engine API.
+
+Stdlib only (http.client, socket, json): the CLI imports this at start-up.
+
+    client = Client()                       # $KOBAKO_HOST, $DOCKER_HOST or unix:///run/kobako/kobako.sock
+    client.json("GET", "/containers/json", query={"all": True})
+    for obj in client.jsonlines("POST", "/images/create", query={"fromImage": "alpine"}): ...
+    conn = client.hijack("POST", f"/containers/{cid}/attach", query={"stream": 1, "stdout": 1})
+    for stream, data in demux(conn): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from kobako.client._client import Client, encode_query
+from kobako.client._errors import ClientError, DaemonError, DaemonUnreachable
+from kobako.client._hijack import HijackedConnection
+from kobako.client._transport import DEFAULT_HOST, resolve_host
+
+__all__ = [
+    "DEFAULT_HOST", "Client", "ClientError", "DaemonError", "DaemonUnreachable",
+    "HijackedConnection", "demux", "encode_query", "resolve_host",
+]
+
+
+def demux(reader: Any) -> Iterator[tuple[int, bytes]]:
+    """``(stream, payload)`` pairs from stdcopy-framed bytes.
+
+    ``reader`` is anything with ``recv(n)`` or ``read(n)`` (a HijackedConnection, a
+    file) or an iterable of byte chunks (``Client.stream(...)``).
+    """
+    from kobako.api.stdcopy import StdcopyDecoder
+
+    decoder = StdcopyDecoder()
+    for chunk in _chunks(reader):
+        yield from decoder.feed(chunk)
+    decoder.close()
+
+
+def _chunks(reader: Any) -> Iterable[bytes]:
+    read = getattr(reader, "recv", None) or getattr(reader, "read", None)
+    if read is None:
+        yield from reader
+        return
+    while True:
+        data = read(65536)
+        if not data:
+            return
+        yield data

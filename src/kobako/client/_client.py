@@ -1,0 +1,217 @@
+"""A small synchronous Engine API client (stdlib only: the CLI must start fast)."""
+
+from __future__ import annotations
+
+import http.client
+import json as _json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import IO, Any, Self
+from urllib.parse import urlencode
+
+from kobako import API_VERSION, __version__
+from kobako.client._errors import DaemonError
+from kobako.client._hijack import HijackedConnection, open_hijack
+from kobako.client._transport import HTTPConnection, parse_host, resolve_host
+
+Query = Mapping[str, Any] | Iterable[tuple[str, Any]]
+Body = bytes | str | dict[str, Any] | list[Any] | IO[bytes] | Iterable[bytes] | None
+
+_READ = 64 * 1024
+
+
+def encode_query(query: Query | None) -> str:
+    """Docker style: bools → "1"/"0", dicts → JSON (filters), lists → repeated keys, None skipped."""
+    if not query:
+        return ""
+    items = query.items() if isinstance(query, Mapping) else query
+    pairs: list[tuple[str, str]] = []
+    for key, value in items:
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            pairs.append((key, "1" if value else "0"))
+        elif isinstance(value, dict):
+            pairs.append((key, _json.dumps(value, separators=(",", ":"))))
+        elif isinstance(value, (list, tuple)):
+            pairs.extend((key, str(v)) for v in value)
+        else:
+            pairs.append((key, str(value)))
+    return urlencode(pairs)
+
+
+def error_message(status: int, body: bytes, reason: str = "") -> str:
+    try:
+        obj = _json.loads(body)
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict) and isinstance(obj.get("message"), str):
+        return str(obj["message"])
+    text = body.decode("utf-8", "replace").strip()
+    return text or reason or f"HTTP {status}"
+
+
+class Client:
+    """``Client(host)``: host from the argument, $KOBAKO_HOST, $DOCKER_HOST or the default socket.
+
+    Paths are given without the version (``/containers/json``) and sent as ``/v1.50/...``.
+    """
+
+    def __init__(self, host: str | None = None, *, timeout: float | None = None,
+                 api_version: str = API_VERSION) -> None:
+        self.host = resolve_host(host)
+        self.address = parse_host(self.host)
+        self.timeout = timeout
+        self.api_version = api_version
+        self._conn: HTTPConnection | None = None
+
+    # -- plumbing ---------------------------------------------------------------
+    def url(self, path: str, query: Query | None = None) -> str:
+        if not path.startswith("/"):
+            path = "/" + path
+        if self.api_version and not (path.startswith("/v") and path[2:3].isdigit()):
+            path = f"/v{self.api_version}{path}"
+        qs = encode_query(query)
+        return f"{path}?{qs}" if qs else path
+
+    def _prepare(self, body: Body, headers: Mapping[str, str] | None) -> tuple[Any, dict[str, str]]:
+        hdrs = {"User-Agent": f"kobako/{__version__}"}
+        if isinstance(body, (dict, list)):
+            body = _json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        elif isinstance(body, str):
+            body = body.encode()
+        if isinstance(body, bytes):
+            hdrs["Content-Length"] = str(len(body))
+        elif body is not None:
+            hdrs["Transfer-Encoding"] = "chunked"
+        hdrs.update(headers or {})
+        return body, hdrs
+
+    def _send(self, conn: HTTPConnection, method: str, url: str, body: Any, hdrs: dict[str, str]) -> None:
+        chunked = hdrs.get("Transfer-Encoding") == "chunked"
+        conn.request(method, url, body=body, headers=hdrs, encode_chunked=chunked)
+
+    def _open(self, method: str, path: str, query: Query | None, body: Body,
+              headers: Mapping[str, str] | None) -> tuple[HTTPConnection, http.client.HTTPResponse]:
+        """A response on a fresh connection (for streams, which own their connection)."""
+        payload, hdrs = self._prepare(body, headers)
+        conn = HTTPConnection(self.address, self.timeout)
+        try:
+            self._send(conn, method, self.url(path, query), payload, hdrs)
+            return conn, conn.getresponse()
+        except BaseException:
+            conn.close()
+            raise
+
+    # -- requests ----------------------------------------------------------------
+    def request(self, method: str, path: str, *, query: Query | None = None, body: Body = None,
+                headers: Mapping[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        """One request on the kept-alive connection: ``(status, headers, body)``."""
+        payload, hdrs = self._prepare(body, headers)
+        url = self.url(path, query)
+        reused = self._conn is not None
+        for attempt in (0, 1):
+            if self._conn is None:
+                self._conn = HTTPConnection(self.address, self.timeout)
+            try:
+                self._send(self._conn, method, url, payload, hdrs)
+                resp = self._conn.getresponse()
+                data = resp.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()
+                # A kept-alive connection the daemon had closed: retry once on a new one.
+                if attempt or not reused or not isinstance(payload, (bytes, type(None))):
+                    raise
+                continue
+            except BaseException:
+                self.close()
+                raise
+            if resp.will_close:
+                self.close()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        raise AssertionError("unreachable")
+
+    def json(self, method: str, path: str, *, query: Query | None = None, body: Body = None,
+             headers: Mapping[str, str] | None = None) -> Any:
+        """Decoded JSON body (None when empty); DaemonError for a status ≥ 400."""
+        status, _, data = self.request(method, path, query=query, body=body, headers=headers)
+        if status >= 400:
+            raise DaemonError(status, error_message(status, data))
+        return _json.loads(data) if data.strip() else None
+
+    def stream(self, method: str, path: str, *, query: Query | None = None, body: Body = None,
+               headers: Mapping[str, str] | None = None) -> Iterator[bytes]:
+        """Body chunks as they arrive (logs -f, events, wait, pull progress).
+
+        The request is sent (and the status checked) at once; DaemonError for a status ≥ 400.
+        """
+        conn, resp = self._open(method, path, query, body, headers)
+        if resp.status >= 400:
+            try:
+                raise DaemonError(resp.status, error_message(resp.status, resp.read(), resp.reason))
+            finally:
+                conn.close()
+        return _chunks(conn, resp)
+
+    def jsonlines(self, method: str, path: str, *, query: Query | None = None, body: Body = None,
+                  headers: Mapping[str, str] | None = None) -> Iterator[Any]:
+        """Decoded JSON objects from a JSON-lines stream (pull, build, events, stats)."""
+        return _jsonlines(self.stream(method, path, query=query, body=body, headers=headers))
+
+    def hijack(self, method: str, path: str, *, query: Query | None = None, body: Body = None,
+               headers: Mapping[str, str] | None = None) -> HijackedConnection:
+        """Send an upgrade request (attach, exec start) and return the raw connection."""
+        payload, hdrs = self._prepare(body, headers)
+        if payload is not None and not isinstance(payload, bytes):
+            payload = b"".join(payload if not hasattr(payload, "read") else [payload.read()])
+            hdrs.pop("Transfer-Encoding", None)
+            hdrs["Content-Length"] = str(len(payload))
+        return open_hijack(self.address, self.timeout, method, self.url(path, query), payload, hdrs)
+
+    def ping(self) -> dict[str, str]:
+        """``GET /_ping`` (unversioned); the response headers (Api-Version, Swarm...)."""
+        conn, resp = HTTPConnection(self.address, self.timeout), None
+        try:
+            conn.request("GET", "/_ping", headers={"User-Agent": f"kobako/{__version__}"})
+            resp = conn.getresponse()
+            data = resp.read()
+        finally:
+            conn.close()
+        if resp.status >= 400:
+            raise DaemonError(resp.status, error_message(resp.status, data, resp.reason))
+        return {k.lower(): v for k, v in resp.getheaders()}
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _chunks(conn: HTTPConnection, resp: http.client.HTTPResponse) -> Iterator[bytes]:
+    try:
+        while True:
+            data = resp.read1(_READ)
+            if not data:
+                return
+            yield data
+    finally:
+        resp.close()
+        conn.close()
+
+
+def _jsonlines(chunks: Iterator[bytes]) -> Iterator[Any]:
+    buf = b""
+    for chunk in chunks:
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield _json.loads(line)
+    if buf.strip():
+        yield _json.loads(buf)

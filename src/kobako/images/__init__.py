@@ -1,0 +1,29 @@
+"""Images: references, the image index, unpacking into snapshots, local image sources.
+
+``ImageStore`` keeps images (id = config digest) and their tags in SQLite, with manifests and
+configs in the content store; ``unpack`` turns layers into snapshots keyed by chain id.
+``bootstrap_busybox`` and ``import_tarball`` make images without a registry.
+"""
+
+from __future__ import annotations
+
+from kobako.images._changes import apply_changes
+from kobako.images._image import Image
+from kobako.images._manifest import chain_ids
+from kobako.images._remove import ImageUser
+from kobako.images.bootstrap import bootstrap_busybox
+from kobako.images.importer import import_tarball
+from kobako.images.reference import Reference, parse_reference
+from kobako.images.store import ImageStore
+
+__all__ = [
+    "Image",
+    "ImageStore",
+    "ImageUser",
+    "Reference",
+    "apply_changes",
+    "bootstrap_busybox",
+    "chain_ids",
+    "import_tarball",
+    "parse_reference",
+]
