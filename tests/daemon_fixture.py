@@ -22,7 +22,8 @@ KOBAKOD = str(VENV_BIN / "kobakod")
 
 
 class Daemon:
-    def __init__(self, base: Path, tag: str | None = None) -> None:
+    def __init__(self, base: Path, tag: str | None = None, extra_args: tuple[str, ...] = ()) -> None:
+        self.extra_args = extra_args
         self.tag = tag or "kobako-test-" + secrets.token_hex(3)
         self.base = base
         self.data_root = base / "data"
@@ -39,7 +40,7 @@ class Daemon:
         logf = open(self.log, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [KOBAKOD, "-H", self.host, "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
-             "--cgroup-parent", self.cgroup_parent],
+             "--cgroup-parent", self.cgroup_parent, *self.extra_args],
             stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
         )
         logf.close()
@@ -158,8 +159,8 @@ def _kill_cgroup(d: Path) -> None:
         time.sleep(0.1)
 
 
-def daemon_session(tmp_base: Path) -> Iterator[Daemon]:
-    d = Daemon(tmp_base)
+def daemon_session(tmp_base: Path, extra_args: tuple[str, ...] = ()) -> Iterator[Daemon]:
+    d = Daemon(tmp_base, extra_args=extra_args)
     try:
         d.start()
         yield d

@@ -147,3 +147,9 @@ def test_environment(bundle: Path) -> None:
     r = run(bundle, ["env"], env=["FOO=bar"])
     env = dict(line.split("=", 1) for line in r.stdout.splitlines())
     assert env["FOO"] == "bar" and env["HOME"] == "/root" and env["PATH"].startswith("/usr/local/sbin")
+
+
+def test_device_cgroup_denies_host_disks(bundle: Path, cgroup_prefix: str) -> None:
+    r = run(bundle, ["sh", "-c", "mknod /tmp/disk b 8 0 && head -c 1 /tmp/disk; echo ok > /dev/null && echo null-ok"],
+            cgroup=f"/{cgroup_prefix}/c1")
+    assert "Operation not permitted" in r.stderr and r.stdout == "null-ok\n"

@@ -23,7 +23,9 @@ def test_default_spec_shape() -> None:
     assert "newinstance" in spec["mounts"][2]["options"] and "ptmxmode=0666" in spec["mounts"][2]["options"]
     assert [n["type"] for n in spec["linux"]["namespaces"]] == ["pid", "mount", "uts", "ipc", "network", "cgroup"]
     assert spec["linux"]["cgroupsPath"] == "/kobako/abc"
-    assert spec["linux"]["resources"] == {}
+    devices = spec["linux"]["resources"]["devices"]
+    assert devices[0] == {"allow": False, "access": "rwm"}  # deny all first, then the allow list
+    assert {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"} in devices
     assert "annotations" not in spec
     json.dumps(spec)  # plain JSON, ready for config.json
 

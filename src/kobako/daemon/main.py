@@ -79,6 +79,19 @@ def _daemon_id(data_root: Path) -> str:
         return ident
 
 
+def _remove_empty_cgroups(parent: str, root: Path = Path("/sys/fs/cgroup")) -> None:
+    """At shutdown with nothing running, leave no empty cgroup parent behind (best effort)."""
+    rel = parent.strip("/")
+    if not rel:
+        return
+    dirs = [root / rel] if (root / "cgroup.controllers").exists() else [h / rel for h in root.iterdir()]
+    for d in dirs:
+        try:
+            d.rmdir()
+        except OSError:
+            pass
+
+
 def _lock(data_root: Path) -> int:
     fd = os.open(data_root / "kobakod.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
@@ -143,6 +156,8 @@ async def serve(args: argparse.Namespace) -> None:
     await server.close()
     await containers.shutdown()
     spawner.close()
+    if not any(c.running for c in containers.containers.values()):
+        _remove_empty_cgroups(args.cgroup_parent)
     for h in hosts:
         if h.startswith("unix://"):
             Path(h[len("unix://"):]).unlink(missing_ok=True)

@@ -150,7 +150,7 @@ def prepare_rootfs(sys: Syscalls, spec: Mapping[str, Any], bundle: Path,
     dev_is_tmpfs = False
     for m in spec.get("mounts", []):
         if m.get("type") == "cgroup":
-            continue  # not mounted: v1 would need one mount per hierarchy (see docs/architecture.md)
+            continue  # not mounted yet: on v1 it takes one mount per hierarchy
         _mount_at(sys, m, secure_join(rootfs, m["destination"]))
         if os.path.normpath(m["destination"]) == "/dev" and m.get("type") != "bind":
             dev_is_tmpfs = True

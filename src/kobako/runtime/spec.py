@@ -15,6 +15,19 @@ MASKED_PATHS = (
     "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
     "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
 )
+
+def _dev(type_: str, major: int | None, minor: int | None, access: str, allow: bool = True) -> dict[str, Any]:
+    return {"allow": allow, "type": type_, "major": major, "minor": minor, "access": access}
+
+
+# Deny every device, then allow mknod of any and use of the usual ones (moby oci/defaults.go).
+DEFAULT_DEVICE_RULES = (
+    {"allow": False, "access": "rwm"},
+    _dev("c", None, None, "m"), _dev("b", None, None, "m"),
+    _dev("c", 1, 3, "rwm"), _dev("c", 1, 5, "rwm"), _dev("c", 1, 7, "rwm"), _dev("c", 1, 8, "rwm"),
+    _dev("c", 1, 9, "rwm"), _dev("c", 5, 0, "rwm"), _dev("c", 5, 1, "rwm"), _dev("c", 5, 2, "rwm"),
+    _dev("c", 136, None, "rwm"), _dev("c", 10, 200, "rwm"),
+)
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 
@@ -69,7 +82,7 @@ def default_spec(
     linux: dict[str, Any] = {
         "namespaces": [dict(n) for n in namespaces] if namespaces is not None
         else [{"type": t} for t in NAMESPACES],
-        "resources": dict(resources or {}),
+        "resources": {"devices": [dict(d) for d in DEFAULT_DEVICE_RULES], **(resources or {})},
         "maskedPaths": list(MASKED_PATHS),
         "readonlyPaths": list(READONLY_PATHS),
     }

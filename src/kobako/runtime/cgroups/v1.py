@@ -80,8 +80,8 @@ class CgroupV1Manager:
         if devices and self._has("devices"):
             for rule in devices:
                 access = rule.get("access", "rwm")
-                major = "*" if rule.get("major", -1) in (None, -1) else rule["major"]
-                minor = "*" if rule.get("minor", -1) in (None, -1) else rule["minor"]
+                major = "*" if rule.get("major") in (None, -1) else rule["major"]
+                minor = "*" if rule.get("minor") in (None, -1) else rule["minor"]
                 line = "a" if rule.get("type", "a") == "a" else f"{rule['type']} {major}:{minor} {access}"
                 write(self.dir("devices") / ("devices.allow" if rule.get("allow") else "devices.deny"), line)
 
