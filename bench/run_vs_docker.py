@@ -77,7 +77,8 @@ def run(argv: list[str], *, env: dict[str, str] | None = None, check: bool = Tru
         timeout: float = 120, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     res = subprocess.run(argv, env=env, capture_output=True, timeout=timeout, input=input)
     if check and res.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {res.returncode}:\n{res.stderr.decode(errors='replace')}")
+        stderr = res.stderr.decode(errors="replace")
+        raise RuntimeError(f"{' '.join(argv)} exited {res.returncode}:\n{stderr}")
     return res
 
 
@@ -219,6 +220,7 @@ def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 30) -> N
 class Engine:
     name: str
     sock: Path
+    log: Path
     proc: subprocess.Popen[bytes] | None = None
 
     def client_env(self) -> dict[str, str]:
@@ -336,8 +338,8 @@ class Docker(Engine):
                 [self.dockerd, "-H", f"unix://{self.sock}", "--data-root", str(self.data),
                  "--exec-root", str(DOCKER_EXEC), "--pidfile", str(self.pidfile),
                  "--cgroup-parent", DOCKER_CGROUP, "--bridge=none", "--iptables=false", "--ip6tables=false",
-                 "--ip-forward=false", "--ip-masq=false", "--userland-proxy=false", "--storage-driver=overlay2",
-                 "--log-level=warn"],
+                 "--ip-forward=false", "--ip-masq=false", "--userland-proxy=false",
+                 "--storage-driver=overlay2", "--log-level=warn"],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=self.client_env(),
                 start_new_session=True,
             )
@@ -394,8 +396,11 @@ def build_rootfs(path: Path) -> None:
     path.write_bytes(rootfs_tar(busybox, applets(busybox), int(busybox.stat().st_mtime)))
 
 
-def client_runs(engines: list[Engine], warmup: int, runs: int, tmp: Path) -> dict[str, dict[str, list[float]]]:
-    res: dict[str, dict[str, list[float]]] = {e.name: {"wall": [], "cpu": []} for e in engines}
+Samples = dict[str, dict[str, list[float]]]
+
+
+def client_runs(engines: list[Engine], warmup: int, runs: int, tmp: Path) -> Samples:
+    res: Samples = {e.name: {"wall": [], "cpu": []} for e in engines}
     for i in range(warmup + runs):
         order = engines if i % 2 == 0 else list(reversed(engines))
         for e in order:
@@ -432,8 +437,8 @@ def api_once(e: Engine) -> tuple[float, float]:
     return t1 - t0, t3 - t2
 
 
-def api_runs(engines: list[Engine], warmup: int, runs: int) -> dict[str, dict[str, list[float]]]:
-    res: dict[str, dict[str, list[float]]] = {e.name: {"create_start_wait": [], "delete": []} for e in engines}
+def api_runs(engines: list[Engine], warmup: int, runs: int) -> Samples:
+    res: Samples = {e.name: {"create_start_wait": [], "delete": []} for e in engines}
     for i in range(warmup + runs):
         order = engines if i % 2 == 0 else list(reversed(engines))
         for e in order:
@@ -459,16 +464,19 @@ def machine() -> dict[str, Any]:
     except (OSError, ValueError, IndexError):
         pass
     cg2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
-    return {"cpus": os.cpu_count(), "cpu_model": model, "mem_mib": mem_kb // 1024, "kernel": platform.release(),
-            "python": platform.python_version(), "cgroup": "v2" if cg2 else "v1"}
+    return {"cpus": os.cpu_count(), "cpu_model": model, "mem_mib": mem_kb // 1024,
+            "kernel": platform.release(), "python": platform.python_version(),
+            "cgroup": "v2" if cg2 else "v1"}
 
 
 def table(rows: list[tuple[str, dict[str, float], dict[str, float]]]) -> str:
-    out = [f"{'measure':<34}{'kobako med':>11}{'docker med':>11}{'ratio':>8}   kobako min/max      docker min/max"]
+    out = [f"{'measure':<34}{'kobako med':>11}{'docker med':>11}{'ratio':>8}"
+           "   kobako min/max      docker min/max"]
     for label, k, d in rows:
         ratio = k["median"] / d["median"] if d["median"] else float("nan")
         out.append(f"{label:<34}{k['median'] * 1000:>9.1f}ms{d['median'] * 1000:>9.1f}ms{ratio:>8.2f}   "
-                   f"{k['min'] * 1000:6.1f}/{k['max'] * 1000:6.1f}ms   {d['min'] * 1000:6.1f}/{d['max'] * 1000:6.1f}ms")
+                   f"{k['min'] * 1000:6.1f}/{k['max'] * 1000:6.1f}ms   "
+                   f"{d['min'] * 1000:6.1f}/{d['max'] * 1000:6.1f}ms")
     return "\n".join(out)
 
 
@@ -519,18 +527,17 @@ def main() -> int:
                  check=False).stdout.decode().strip()
     except BaseException:
         for e in engines:
-            log_file = e.log  # type: ignore[attr-defined]
-            if Path(log_file).exists():
-                print(f"--- {log_file} (tail)\n{Path(log_file).read_text(errors='replace')[-3000:]}", file=sys.stderr)
+            if e.log.exists():
+                tail = e.log.read_text(errors="replace")[-3000:]
+                print(f"--- {e.log} (tail)\n{tail}", file=sys.stderr)
         raise
     finally:
         log("cleaning up")
         if args.keep_logs:
             RESULTS.mkdir(parents=True, exist_ok=True)
             for e in engines:
-                src = Path(e.log)  # type: ignore[attr-defined]
-                if src.exists():
-                    shutil.copy(src, RESULTS / src.name)
+                if e.log.exists():
+                    shutil.copy(e.log, RESULTS / e.log.name)
         for e in engines:
             try:
                 e.cleanup()
@@ -564,9 +571,10 @@ def main() -> int:
     out.write_text(json.dumps(result, indent=2) + "\n")
 
     m = result["machine"]
-    print(f"{stamp:%Y-%m-%d %H:%M} UTC  {m['cpus']} CPUs {m['cpu_model']}, kernel {m['kernel']}, cgroup {m['cgroup']}")
-    print(f"kobako {kv} (Python {m['python']}) vs docker CLI {dv.get('client', '?')} / dockerd {dv.get('server', '?')}; "
-          f"{args.runs} runs each after {args.warmup} warm-ups")
+    print(f"{stamp:%Y-%m-%d %H:%M} UTC  {m['cpus']} CPUs {m['cpu_model']}, kernel {m['kernel']}, "
+          f"cgroup {m['cgroup']}")
+    print(f"kobako {kv} (Python {m['python']}) vs docker CLI {dv.get('client', '?')} / "
+          f"dockerd {dv.get('server', '?')}; {args.runs} runs each after {args.warmup} warm-ups")
     print(table(rows))
     ratio = result["ratio_median_wall"]
     verdict = "meets" if ratio <= 0.5 else "misses"

@@ -54,13 +54,14 @@ def docker_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
 
 
 @pytest.fixture(scope="session")
-def docker(daemon: Daemon, docker_cli: str, docker_env: dict[str, str]) -> DockerRun:
+def docker(docker_cli: str, docker_env: dict[str, str], daemon: Daemon) -> DockerRun:
     """``docker(*args, input=b"", check=True, timeout=60)``: the real docker CLI against our kobakod."""
 
     def run(*args: str, input: bytes | None = None, check: bool = True,
             timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
-        res = subprocess.run([docker_cli, "-H", daemon.host, *args], env=docker_env, input=input,
-                             capture_output=True, timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL)
+        stdin = None if input is not None else subprocess.DEVNULL
+        res = subprocess.run([docker_cli, "-H", daemon.host, *args], env=docker_env, input=input, stdin=stdin,
+                             capture_output=True, timeout=timeout)
         if check and res.returncode != 0:
             raise AssertionError(f"docker {' '.join(args)} exited {res.returncode}:\n"
                                  f"stdout: {res.stdout.decode(errors='replace')}\n"

@@ -85,6 +85,12 @@ def test_run_missing_command_is_127(docker: DockerRun) -> None:
     assert "executable file not found" in err(res)
 
 
+def test_run_not_executable_is_126(docker: DockerRun) -> None:
+    res = docker("run", "--rm", "busybox", "/etc/passwd", check=False)
+    assert res.returncode == 126, err(res)
+    assert "permission denied" in err(res)
+
+
 def test_run_stdout_and_stderr_are_separate(docker: DockerRun) -> None:
     res = docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2")
     assert out(res) == "out\n"
@@ -136,6 +142,15 @@ def test_inspect_running_then_rm_f(docker: DockerRun, name: str) -> None:
     assert cid not in out(docker("ps", "-aq", "--no-trunc")).split()
 
 
+def test_stop_kills_after_timeout(docker: DockerRun, name: str) -> None:
+    # busybox sleep as PID 1 has no SIGTERM handler, so stop escalates to SIGKILL after -t
+    docker("run", "-d", "--name", name, "busybox", "sleep", "300")
+    assert wait_status(docker, name, "running") == "running"
+    docker("stop", "-t", "1", name, timeout=30)
+    state = out(docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name)).split()
+    assert state == ["exited", "137"]
+
+
 # -- images ---------------------------------------------------------------------------------------
 def test_images_lists_busybox(docker: DockerRun) -> None:
     refs = out(docker("images", "--format", "{{.Repository}}:{{.Tag}}")).split()
@@ -162,16 +177,3 @@ def test_sdk_version(sdk: object) -> None:
     assert v["ApiVersion"] == "1.50"
     assert sdk.ping() is True  # type: ignore[attr-defined]
 
-
-def test_run_not_executable_is_126(docker: DockerRun) -> None:
-    res = docker("run", "--rm", "busybox", "/etc/passwd", check=False)
-    assert res.returncode == 126, err(res)
-    assert "permission denied" in err(res)
-
-
-def test_stop_kills_after_timeout(docker: DockerRun, name: str) -> None:
-    # busybox sleep as PID 1 has no SIGTERM handler, so stop escalates to SIGKILL after -t
-    docker("run", "-d", "--name", name, "busybox", "sleep", "300")
-    assert wait_status(docker, name, "running") == "running"
-    docker("stop", "-t", "1", name, timeout=30)
-    assert out(docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name)).split() == ["exited", "137"]

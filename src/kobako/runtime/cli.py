@@ -82,8 +82,14 @@ def cmd_run(root: Path, id_: str, bundle: Path) -> int:
             raise
         c.data.update(pid=init.pid, pid_start=_state.start_time(init.pid), started=True)
         c.save()
+        def forward(signum: int, _frame: object) -> None:
+            try:
+                os.kill(init.pid, signum)
+            except ProcessLookupError:
+                pass
+
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
-            signal.signal(sig, lambda n, _f: os.kill(init.pid, n))
+            signal.signal(sig, forward)
         init.start()
         status = _reap(init.pid)
         if init.cgroup is not None:

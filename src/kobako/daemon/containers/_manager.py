@@ -287,8 +287,9 @@ class ContainerManager:
             elif not c.running and c.id not in self._starting:
                 break
             await self._changed(c)
-        err = c.state.get("Error") or None
-        return {"StatusCode": int(c.state["ExitCode"]), "Error": {"Message": err} if err else None}
+        # A failed start is reported by the start request itself (State.Error keeps it for inspect);
+        # repeating it here would make the docker CLI print it twice.
+        return {"StatusCode": int(c.state["ExitCode"]), "Error": None}
 
     # -- signals ------------------------------------------------------------------------------------
     async def kill(self, ref: str, sig: str | int | None = None) -> None:
