@@ -1,6 +1,7 @@
 """Talking to a kobako (or Docker) daemon over the Engine API.
 
-Stdlib only (http.client, socket, json): the CLI imports this at start-up.
+Stdlib only (socket, json; HTTP/1.1 in ``_http``, not http.client): the CLI imports this at
+start-up, and every command pays for it.
 
     client = Client()                       # $KOBAKO_HOST, $DOCKER_HOST or unix:///run/kobako/kobako.sock
     client.json("GET", "/containers/json", query={"all": True})
@@ -17,11 +18,12 @@ from typing import Any
 from kobako.client._client import Client, encode_query
 from kobako.client._errors import ClientError, DaemonError, DaemonUnreachable
 from kobako.client._hijack import HijackedConnection
+from kobako.client._http import IncompleteRead
 from kobako.client._transport import DEFAULT_HOST, resolve_host
 
 __all__ = [
     "DEFAULT_HOST", "Client", "ClientError", "DaemonError", "DaemonUnreachable",
-    "HijackedConnection", "demux", "encode_query", "resolve_host",
+    "HijackedConnection", "IncompleteRead", "demux", "encode_query", "resolve_host",
 ]
 
 

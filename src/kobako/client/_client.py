@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-import http.client
 import json as _json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, Self
-from urllib.parse import urlencode
 
 from kobako import API_VERSION, __version__
 from kobako.client._errors import DaemonError
 from kobako.client._hijack import HijackedConnection, open_hijack
-from kobako.client._transport import HTTPConnection, parse_host, resolve_host
+from kobako.client._http import Connection, Response
+from kobako.client._transport import parse_host, resolve_host
 
 Query = Mapping[str, Any] | Iterable[tuple[str, Any]]
 Body = bytes | str | dict[str, Any] | list[Any] | IO[bytes] | Iterable[bytes] | None
 
 _READ = 64 * 1024
+
+# quote_plus: unreserved bytes as they are, space as "+", the rest %-escaped (UTF-8).
+_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
+_QUOTED = [chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256)]
+_QUOTED[0x20] = "+"
+
+
+def _quote(text: str) -> str:
+    return "".join([_QUOTED[b] for b in text.encode()])
 
 
 def encode_query(query: Query | None) -> str:
@@ -36,7 +44,7 @@ def encode_query(query: Query | None) -> str:
             pairs.extend((key, str(v)) for v in value)
         else:
             pairs.append((key, str(value)))
-    return urlencode(pairs)
+    return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in pairs)
 
 
 def error_message(status: int, body: bytes, reason: str = "") -> str:
@@ -62,7 +70,7 @@ class Client:
         self.address = parse_host(self.host)
         self.timeout = timeout
         self.api_version = api_version
-        self._conn: HTTPConnection | None = None
+        self._conn: Connection | None = None
 
     # -- plumbing ---------------------------------------------------------------
     def url(self, path: str, query: Query | None = None) -> str:
@@ -87,17 +95,13 @@ class Client:
         hdrs.update(headers or {})
         return body, hdrs
 
-    def _send(self, conn: HTTPConnection, method: str, url: str, body: Any, hdrs: dict[str, str]) -> None:
-        chunked = hdrs.get("Transfer-Encoding") == "chunked"
-        conn.request(method, url, body=body, headers=hdrs, encode_chunked=chunked)
-
     def _open(self, method: str, path: str, query: Query | None, body: Body,
-              headers: Mapping[str, str] | None) -> tuple[HTTPConnection, http.client.HTTPResponse]:
+              headers: Mapping[str, str] | None) -> tuple[Connection, Response]:
         """A response on a fresh connection (for streams, which own their connection)."""
         payload, hdrs = self._prepare(body, headers)
-        conn = HTTPConnection(self.address, self.timeout)
+        conn = Connection(self.address, self.timeout)
         try:
-            self._send(conn, method, self.url(path, query), payload, hdrs)
+            conn.request(method, self.url(path, query), payload, hdrs)
             return conn, conn.getresponse()
         except BaseException:
             conn.close()
@@ -112,12 +116,12 @@ class Client:
         reused = self._conn is not None
         for attempt in (0, 1):
             if self._conn is None:
-                self._conn = HTTPConnection(self.address, self.timeout)
+                self._conn = Connection(self.address, self.timeout)
             try:
-                self._send(self._conn, method, url, payload, hdrs)
+                self._conn.request(method, url, payload, hdrs)
                 resp = self._conn.getresponse()
                 data = resp.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            except (BrokenPipeError, ConnectionResetError):  # RemoteDisconnected included
                 self.close()
                 # A kept-alive connection the daemon had closed: retry once on a new one.
                 if attempt or not reused or not isinstance(payload, (bytes, type(None))):
@@ -128,7 +132,7 @@ class Client:
                 raise
             if resp.will_close:
                 self.close()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+            return resp.status, dict(resp.headers), data
         raise AssertionError("unreachable")
 
     def json(self, method: str, path: str, *, query: Query | None = None, body: Body = None,
@@ -170,7 +174,7 @@ class Client:
 
     def ping(self) -> dict[str, str]:
         """``GET /_ping`` (unversioned); the response headers (Api-Version, Swarm...)."""
-        conn, resp = HTTPConnection(self.address, self.timeout), None
+        conn, resp = Connection(self.address, self.timeout), None
         try:
             conn.request("GET", "/_ping", headers={"User-Agent": f"kobako/{__version__}"})
             resp = conn.getresponse()
@@ -179,7 +183,7 @@ class Client:
             conn.close()
         if resp.status >= 400:
             raise DaemonError(resp.status, error_message(resp.status, data, resp.reason))
-        return {k.lower(): v for k, v in resp.getheaders()}
+        return dict(resp.headers)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -193,7 +197,7 @@ class Client:
         self.close()
 
 
-def _chunks(conn: HTTPConnection, resp: http.client.HTTPResponse) -> Iterator[bytes]:
+def _chunks(conn: Connection, resp: Response) -> Iterator[bytes]:
     try:
         while True:
             data = resp.read1(_READ)

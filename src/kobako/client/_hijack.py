@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from typing import Self
 
 from kobako.client._errors import DaemonError
+from kobako.client._http import IncompleteRead, Reader, RemoteDisconnected, Response, encode_head
 from kobako.client._transport import Address, connect
-
-_MAX_HEAD = 64 * 1024
 
 
 class HijackedConnection:
@@ -62,62 +61,6 @@ class HijackedConnection:
         self.close()
 
 
-def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        if len(buf) > _MAX_HEAD:
-            raise DaemonError(502, "malformed response from the daemon: header too long")
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise DaemonError(502, "the daemon closed the connection before answering")
-        buf += chunk
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    return head, rest
-
-
-def _parse_head(head: bytes) -> tuple[int, str, dict[str, str]]:
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    try:
-        status = int(parts[1])
-    except (IndexError, ValueError):
-        raise DaemonError(502, f"malformed response from the daemon: {lines[0]!r}") from None
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return status, parts[2] if len(parts) > 2 else "", headers
-
-
-def _read_error_body(sock: socket.socket, rest: bytes, headers: dict[str, str]) -> bytes:
-    length = headers.get("content-length")
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        data = rest
-        while not data.endswith(b"0\r\n\r\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        out, pos = b"", 0
-        while True:
-            end = data.find(b"\r\n", pos)
-            if end < 0:
-                return out
-            size = int(data[pos:end].split(b";")[0] or b"0", 16)
-            if size == 0:
-                return out
-            out += data[end + 2 : end + 2 + size]
-            pos = end + 2 + size + 2
-    data = rest
-    want = int(length) if length is not None else None
-    while want is None or len(data) < want:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data if want is None else data[:want]
-
-
 def open_hijack(addr: Address, timeout: float | None, method: str, url: str,
                 body: bytes | None, headers: Mapping[str, str]) -> HijackedConnection:
     from kobako.client._client import error_message
@@ -129,14 +72,19 @@ def open_hijack(addr: Address, timeout: float | None, method: str, url: str,
         if body is None:
             hdrs.setdefault("Content-Type", "text/plain")
             hdrs.setdefault("Content-Length", "0")
-        lines = [f"{method} {url} HTTP/1.1"] + [f"{k}: {v}" for k, v in hdrs.items()]
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b""))
-        head, rest = _read_head(sock)
-        status, reason, resp_headers = _parse_head(head)
-        if status in (101, 200):
-            return HijackedConnection(sock, rest, status, resp_headers)
-        data = _read_error_body(sock, rest, resp_headers)
-        raise DaemonError(status, error_message(status, data, reason))
+        sock.sendall(encode_head(method, url, hdrs) + (body or b""))
+        reader = Reader(sock)
+        try:
+            resp = Response(reader, method)
+        except RemoteDisconnected as exc:
+            raise DaemonError(502, str(exc)) from None
+        if resp.status in (101, 200):
+            return HijackedConnection(sock, reader.take(), resp.status, resp.headers)
+        try:
+            data = resp.read()
+        except IncompleteRead as exc:
+            data = exc.partial
+        raise DaemonError(resp.status, error_message(resp.status, data, resp.reason))
     except BaseException:
         sock.close()
         raise

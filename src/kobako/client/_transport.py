@@ -2,28 +2,48 @@
 
 from __future__ import annotations
 
-import http.client
 import os
 import socket
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from kobako.client._errors import DaemonUnreachable
 
 DEFAULT_HOST = "unix:///run/kobako/kobako.sock"
+DEFAULT_PORT = 2375
 
 
-@dataclass(frozen=True, slots=True)
 class Address:
-    host: str  # as given, for messages
-    unix_path: str | None = None
-    hostname: str = "localhost"
-    port: int = 2375
+    """Where the daemon listens: ``host`` as given (for messages), then a socket path or host and port.
+
+    A plain class: a dataclass or NamedTuple costs milliseconds of the CLI's start-up.
+    """
+
+    __slots__ = ("host", "unix_path", "hostname", "port")
+
+    def __init__(self, host: str, unix_path: str | None = None, hostname: str = "localhost",
+                 port: int = DEFAULT_PORT) -> None:
+        self.host = host
+        self.unix_path = unix_path
+        self.hostname = hostname
+        self.port = port
+
+    def _key(self) -> tuple[str, str | None, str, int]:
+        return self.host, self.unix_path, self.hostname, self.port
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Address) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "Address(host={!r}, unix_path={!r}, hostname={!r}, port={!r})".format(*self._key())
 
     @property
     def http_host(self) -> str:
         """The Host header value."""
-        return "localhost" if self.unix_path else f"{self.hostname}:{self.port}"
+        if self.unix_path:
+            return "localhost"
+        return f"[{self.hostname}]:{self.port}" if ":" in self.hostname else f"{self.hostname}:{self.port}"
 
 
 def resolve_host(host: str | None = None) -> str:
@@ -32,16 +52,26 @@ def resolve_host(host: str | None = None) -> str:
 
 
 def parse_host(host: str) -> Address:
+    """``/path`` and ``unix:///path`` (a socket), ``tcp://`` or ``http://`` ``[host][:port]``."""
     if host.startswith("/"):
         return Address(f"unix://{host}", unix_path=host)
-    parts = urlsplit(host)
-    if parts.scheme == "unix":
-        if not parts.path:
+    scheme, sep, rest = host.partition("://")
+    scheme = scheme.lower()
+    if sep and scheme == "unix":
+        if not rest:
             raise ValueError(f"invalid host {host!r}: no socket path")
-        return Address(host, unix_path=parts.path)
-    if parts.scheme in ("tcp", "http"):
-        return Address(host, hostname=parts.hostname or "127.0.0.1", port=parts.port or 2375)
-    raise ValueError(f"unsupported host {host!r}: use unix:///path or tcp://host:port")
+        return Address(host, unix_path=rest)
+    if not sep or scheme not in ("tcp", "http"):
+        raise ValueError(f"unsupported host {host!r}: use unix:///path or tcp://host:port")
+    netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rpartition("@")[2]
+    if netloc.startswith("["):  # [v6 address]:port
+        hostname, _, port = netloc[1:].partition("]")
+        port = port.removeprefix(":")
+    else:
+        hostname, _, port = netloc.partition(":")
+    if port and not (port.isascii() and port.isdigit() and int(port) <= 65535):
+        raise ValueError(f"invalid host {host!r}: bad port {port!r}")
+    return Address(host, hostname=hostname.lower() or "127.0.0.1", port=int(port or DEFAULT_PORT))
 
 
 def connect(addr: Address, timeout: float | None) -> socket.socket:
@@ -65,16 +95,3 @@ def connect(addr: Address, timeout: float | None) -> socket.socket:
         raise DaemonUnreachable(addr.host) from exc
     except OSError as exc:
         raise DaemonUnreachable(addr.host) from exc
-
-
-class HTTPConnection(http.client.HTTPConnection):
-    """http.client over a unix or TCP socket opened by :func:`connect`."""
-
-    def __init__(self, addr: Address, timeout: float | None) -> None:
-        super().__init__(addr.hostname if addr.unix_path is None else "localhost",
-                         addr.port if addr.unix_path is None else None, timeout=timeout)
-        self._addr = addr
-        self._timeout = timeout
-
-    def connect(self) -> None:
-        self.sock = connect(self._addr, self._timeout)

@@ -109,6 +109,7 @@ async def serve(args: argparse.Namespace) -> None:
     from kobako.api.routes.system import add_system_routes
     from kobako.api import Router, Server, add_ping_routes
     from kobako.content import LocalContentStore
+    from kobako.daemon._events import EventBus
     from kobako.daemon._images import ImagesBackend
     from kobako.daemon._spawn import Spawner
     from kobako.daemon.containers import ContainerManager
@@ -133,8 +134,9 @@ async def serve(args: argparse.Namespace) -> None:
     store = ImageStore(data_root / "images", content=content, snapshotter=snapshotter)
     spawner = Spawner()
     spawner.start()
+    events = EventBus()
     containers = ContainerManager(data_root=data_root, exec_root=exec_root, images=store, spawner=spawner,
-                                  cgroup_parent=args.cgroup_parent)
+                                  cgroup_parent=args.cgroup_parent, events=events)
     await containers.restore()
     images = ImagesBackend(store, containers)
     router = Router()

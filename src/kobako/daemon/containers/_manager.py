@@ -32,6 +32,7 @@ from kobako.shim import ShimConfig, exit_path
 from ._names import random_name, validate_name
 from ._record import Container, now_rfc3339
 from ._spec import build_spec, command_of, merge_config
+from .._events import EventBus
 from .._spawn import Spawner, shim_call, shim_connect
 
 log = logging.getLogger("kobako.containers")
@@ -63,13 +64,15 @@ class _PendingAttach:
 
 class ContainerManager:
     def __init__(self, *, data_root: Path, exec_root: Path, images: Any, spawner: Spawner,
-                 cgroup_parent: str = "/kobako", cgroup_root: str = "/sys/fs/cgroup") -> None:
+                 cgroup_parent: str = "/kobako", cgroup_root: str = "/sys/fs/cgroup",
+                 events: EventBus | None = None) -> None:
         self.root = data_root / "containers"
         self.exec_root = exec_root
         self.images = images
         self.spawner = spawner
         self.cgroup_parent = cgroup_parent
         self.cgroup_root = cgroup_root
+        self.events = events or EventBus()
         self.containers: dict[str, Container] = {}
         self.names: dict[str, str] = {}
         self._events: dict[str, asyncio.Event] = {}
@@ -104,6 +107,12 @@ class ContainerManager:
         return ImageUser(c.id, running=bool(running))
 
     # -- notifications --------------------------------------------------------------------------
+    def emit(self, c: Container, action: str, **extra: str) -> None:
+        """Publish a container event with Docker's attributes (image, name, the container's labels)."""
+        attrs = {str(k): str(v) for k, v in (c.config.get("Labels") or {}).items()}
+        attrs.update(image=c.image_ref, name=c.name, **extra)
+        self.events.publish("container", action, c.id, attrs)
+
     def _notify(self, c: Container) -> None:
         ev = self._events.pop(c.id, None)
         if ev is not None:
@@ -157,6 +166,7 @@ class ContainerManager:
             await asyncio.to_thread(self._remove_files, c)
             raise
         self.containers[cid] = c
+        self.emit(c, "create")
         return {"Id": cid, "Warnings": []}
 
     def _prepare_rootfs(self, c: Container, image: Any) -> None:
@@ -221,8 +231,10 @@ class ContainerManager:
             await self._start_failed(c, exc)
             raise
         c.set_running(pid)
+        c.manually_stopped = False
         await asyncio.to_thread(c.save)
         self._notify(c)
+        self.emit(c, "start")
         self._monitors[c.id] = asyncio.create_task(self._monitor(c))
 
     async def _start_failed(self, c: Container, exc: KobakoError) -> None:
@@ -268,6 +280,9 @@ class ContainerManager:
         await asyncio.to_thread(c.save)
         exit_path(self.exec_root, c.id).unlink(missing_ok=True)
         self._notify(c)
+        if c.state.get("OOMKilled"):
+            self.emit(c, "oom")
+        self.emit(c, "die", exitCode=str(c.state["ExitCode"]))
         if c.host_config.get("AutoRemove"):
             await self._remove(c)
 
@@ -295,7 +310,10 @@ class ContainerManager:
     async def kill(self, ref: str, sig: str | int | None = None) -> None:
         c = self.get(ref)
         c.check_can_kill()
-        await shim_call(self.exec_root, c.id, {"op": "kill", "signal": parse_signal(sig)})
+        signo = parse_signal(sig)
+        c.manually_stopped = True
+        await shim_call(self.exec_root, c.id, {"op": "kill", "signal": signo})
+        self.emit(c, "kill", signal=str(signo))
 
     async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
         c = self.get(ref)
@@ -306,13 +324,17 @@ class ContainerManager:
             timeout = c.config.get("StopTimeout")
             timeout = 10 if timeout is None else int(timeout)
         seq = c.exit_seq
+        c.manually_stopped = True
+        await asyncio.to_thread(c.save)
         with contextlib.suppress(Unavailable):
             await shim_call(self.exec_root, c.id, {"op": "kill", "signal": stop_sig})
-        if timeout < 0 or await self._wait_exit(c, seq, timeout):
-            return
-        with contextlib.suppress(Unavailable):
-            await shim_call(self.exec_root, c.id, {"op": "kill", "signal": signals.SIGKILL})
-        await self._wait_exit(c, seq, None)
+        self.emit(c, "kill", signal=str(stop_sig))
+        if not await self._wait_exit(c, seq, None if timeout < 0 else timeout):
+            with contextlib.suppress(Unavailable):
+                await shim_call(self.exec_root, c.id, {"op": "kill", "signal": signals.SIGKILL})
+            self.emit(c, "kill", signal=str(int(signals.SIGKILL)))
+            await self._wait_exit(c, seq, None)
+        self.emit(c, "stop")
 
     async def _wait_exit(self, c: Container, seq: int, timeout: float | None) -> bool:
         async def until_exit() -> None:
@@ -353,6 +375,7 @@ class ContainerManager:
             del self.names[c.name]
         await asyncio.to_thread(self._remove_files, c)
         self._notify(c)
+        self.emit(c, "destroy")
 
     # -- attach ---------------------------------------------------------------------------------------
     async def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool,

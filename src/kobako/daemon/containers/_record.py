@@ -66,6 +66,7 @@ class Container:
     root: Path
     state: dict[str, Any] = field(default_factory=new_state)
     restart_count: int = 0
+    manually_stopped: bool = False
     # in memory only
     exit_seq: int = 0
     removed: bool = False
@@ -99,6 +100,7 @@ class Container:
                 "Snapshot": self.snapshot,
                 "State": self.state,
                 "RestartCount": self.restart_count,
+                "HasBeenManuallyStopped": self.manually_stopped,
             },
         )
 
@@ -119,6 +121,7 @@ class Container:
             root=root,
             state=obj["State"],
             restart_count=obj.get("RestartCount", 0),
+            manually_stopped=obj.get("HasBeenManuallyStopped", False),
         )
 
     # -- state predicates -------------------------------------------------------------------
