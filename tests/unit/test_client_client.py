@@ -220,3 +220,7 @@ def test_import_is_lean() -> None:
     modules = set(eval(out))
     for banned in ("asyncio", "ctypes", "h11", "kobako.api.server", "kobako.daemon"):
         assert banned not in modules, banned
+    # the client speaks HTTP itself (kobako.client._http): http.client would bring ssl and email,
+    # some 40 ms of every CLI command; urllib.parse and dataclasses cost milliseconds more
+    for banned in ("http.client", "ssl", "email", "urllib.parse", "dataclasses", "inspect"):
+        assert banned not in modules, banned

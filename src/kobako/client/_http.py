@@ -68,7 +68,7 @@ def incomplete_read(partial: bytes, expected: int | None = None) -> IncompleteRe
 class Reader:
     """Buffered reads from a socket.  Bytes past one response stay for the next (or the hijacker)."""
 
-    __slots__ = ("sock", "_buf", "_pos")
+    __slots__ = ("_buf", "_pos", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock

@@ -17,7 +17,7 @@ class Address:
     A plain class: a dataclass or NamedTuple costs milliseconds of the CLI's start-up.
     """
 
-    __slots__ = ("host", "unix_path", "hostname", "port")
+    __slots__ = ("host", "hostname", "port", "unix_path")
 
     def __init__(self, host: str, unix_path: str | None = None, hostname: str = "localhost",
                  port: int = DEFAULT_PORT) -> None:
