@@ -1,7 +1,7 @@
 """kobako: the command-line client.  Every command is a client of kobakod's Docker Engine API.
 
 Commands are loaded lazily from COMMANDS (pip-style): start-up imports only argparse, json,
-socket and http.client, and the chosen command's module.  The one ladder that turns errors
+socket, kobako.client (its own small HTTP/1.1) and the chosen command's module.  The one ladder that turns errors
 into exit codes is ``main``; library code never prints or exits.
 """
 
