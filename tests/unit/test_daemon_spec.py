@@ -52,3 +52,9 @@ def test_resources() -> None:
 def test_resource_errors(hc: dict[str, int], msg: str) -> None:
     with pytest.raises(InvalidArgument, match=msg):
         resources(hc)
+
+
+def test_entrypoint_reset_drops_image_entrypoint_and_cmd() -> None:
+    img = {"config": {"Entrypoint": ["/entry"], "Cmd": ["arg"]}}
+    cfg = merge_config({"Entrypoint": [""], "Cmd": ["echo", "x"]}, img)
+    assert command_of(cfg) == ["echo", "x"]

@@ -58,11 +58,13 @@ class Connection:
         *,
         server_header: str,
         max_body: int,
+        versioned: bool = True,
     ) -> None:
         self.router = router
         self.reader = reader
         self.writer = writer
         self.max_body = max_body
+        self.versioned = versioned
         self.std_headers = standard_headers(server_header)
         self.h = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self._headers: dict[str, str] = {}
@@ -116,7 +118,7 @@ class Connection:
             text = value.decode("latin-1")
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
         self._headers = headers
-        version, path = split_version(parts.path)
+        version, path = split_version(parts.path) if self.versioned else (None, parts.path)
         try:
             check_version(version)
         except InvalidArgument as exc:

@@ -74,6 +74,13 @@ class Router:
             raise ValueError(f"duplicate route {method} {pattern}")
         methods[method] = Route(method, pattern, handler, stream_body)
 
+    def wrap(self, method: str, pattern: str, wrapper: Callable[[Handler], Handler]) -> None:
+        """Replace the handler of an existing route by ``wrapper(handler)`` (a subsystem adding to
+        another's answer, e.g. sizes on ``/containers/json?size=1``). KeyError if there is none."""
+        methods = self._by_pattern[pattern]
+        route = methods[method.upper()]
+        methods[route.method] = Route(route.method, pattern, wrapper(route.handler), route.stream_body)
+
     def get(self, pattern: str, handler: Handler, **kw: bool) -> None:
         self.add("GET", pattern, handler, **kw)
 

@@ -18,6 +18,7 @@ import socket
 import stat
 from collections.abc import Iterable
 from pathlib import Path
+from ssl import SSLContext
 from urllib.parse import urlsplit
 
 from kobako.api._connection import Connection
@@ -55,10 +56,14 @@ class Server:
         server_header: str = DEFAULT_SERVER_HEADER,
         max_body: int = DEFAULT_MAX_BODY,
         socket_groups: Iterable[str] = SOCKET_GROUPS,
+        versioned: bool = True,
+        ssl: SSLContext | None = None,
     ) -> None:
         self.router = router
         self.server_header = server_header
         self.max_body = max_body
+        self.versioned = versioned  # False: no /vX.Y prefix handling (the registry's /v2/ is a path)
+        self.ssl = ssl  # TLS on TCP listeners (the registry's --tls-cert/--tls-key)
         self.socket_groups = tuple(socket_groups)
         self.addresses: list[str] = []  # what we listen on, e.g. "tcp://127.0.0.1:40123"
         self._servers: list[asyncio.AbstractServer] = []
@@ -134,7 +139,7 @@ class Server:
                 f"refusing to listen on {host}: plain TCP is only allowed on a loopback address "
                 "(TLS is not supported yet)"
             )
-        server = await asyncio.start_server(self._on_connect, name, port, limit=_STREAM_LIMIT)
+        server = await asyncio.start_server(self._on_connect, name, port, limit=_STREAM_LIMIT, ssl=self.ssl)
         self._servers.append(server)
         for sock in server.sockets:
             addr = sock.getsockname()
@@ -149,10 +154,12 @@ class Server:
         self._conns.add(task)
         try:
             conn = Connection(self.router, reader, writer, server_header=self.server_header,
-                              max_body=self.max_body)
+                              max_body=self.max_body, versioned=self.versioned)
             await conn.run()
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
+        except OSError as exc:  # e.g. a TLS handshake that failed
+            log.debug("API connection failed: %s", exc)
         except Exception:
             log.exception("API connection failed")
         finally:

@@ -7,13 +7,14 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from kobako.errors import InvalidArgument, NoSuchImage, Unsupported
+from kobako.errors import InvalidArgument, NoSuchImage
 
 
 class ImagesBackend:
-    def __init__(self, store: Any, containers: Any) -> None:
+    def __init__(self, store: Any, containers: Any, insecure_registries: tuple[str, ...] = ()) -> None:
         self.store = store
         self.containers = containers
+        self.insecure_registries = insecure_registries  # plain HTTP allowed (besides loopback)
 
     def list(self, filters: dict[str, list[str]], show_all: bool = False) -> list[dict[str, Any]]:
         out = []
@@ -42,12 +43,24 @@ class ImagesBackend:
         result: list[dict[str, str]] = await asyncio.to_thread(
             self.store.remove, name, force=force, in_use=self.containers.image_in_use
         )
+        deleted = next((r["Deleted"] for r in result if "Deleted" in r), None)
+        for r in result:  # moby: untag carries the reference, delete the image id
+            if "Untagged" in r:
+                self._event("untag", deleted or r["Untagged"], r["Untagged"])
+        if deleted:
+            self._event("delete", deleted, deleted)
         return result
+
+    def _event(self, action: str, image_id: str, name: str) -> None:
+        events = getattr(self.containers, "events", None)
+        if events is not None:
+            events.publish("image", action, image_id, {"name": name})
 
     async def tag(self, name: str, repo: str, tag: str) -> None:
         image = self.store.get(name)
         ref = f"{repo}:{tag}" if tag else repo
         await asyncio.to_thread(self.store.tag, image.id, ref)
+        self._event("tag", image.id, ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest")
 
     async def bootstrap(self, name: str, ref: str = "") -> Any:
         if name != "busybox":
@@ -68,16 +81,129 @@ class ImagesBackend:
             finally:
                 os.unlink(path)
 
-        return await asyncio.to_thread(run)
+        image = await asyncio.to_thread(run)
+        image_id = getattr(image, "id", None)
+        if image_id:
+            self._event("import", image_id, image_id)
+        return image
 
-    async def pull(self, name: str, tag: str) -> AsyncIterator[dict[str, Any]]:
-        ref = f"{name}:{tag}" if tag and "@" not in name else name
+    async def pull(self, name: str, tag: str, auth: str | None = None,
+                   platform: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """``POST /images/create?fromImage=&tag=``: Docker's pull progress objects."""
+        from kobako.images import parse_reference
+        from kobako.registry import decode_registry_auth, pull_image
+        from kobako.registry._platform import parse_platform
+
+        if tag.startswith("sha256:"):
+            text = f"{name}@{tag}"
+        elif tag and "@" not in name:
+            text = f"{name}:{tag}"
+        else:
+            text = name
+        ref = parse_reference(text)
+        if ref.domain == "docker.io" and ref.digest is None:
+            # kobako makes busybox and imports images locally: a Hub name it already has is not
+            # replaced (and the daemon does not reach out to Docker Hub for it)
+            try:
+                image = self.store.get(str(ref))
+            except NoSuchImage:
+                pass
+            else:
+                yield {"status": f"Status: Image is up to date for {ref.familiar()}"}
+                yield {"status": image.id}
+                return
+        creds = decode_registry_auth(auth)
+        plat = parse_platform(platform)
+
+        def work(emit: Any) -> Any:
+            return pull_image(self.store, ref, creds, insecure=self.insecure_registries, platform=plat, emit=emit)
+
+        result: list[Any] = []
+        async for obj in _in_thread(work, result):
+            yield obj
+        image, _digest, fresh = result[0]
+        shown = ref.familiar() if ref.digest is None else f"{ref.familiar_name}@{ref.digest}"
+        if fresh:
+            yield {"status": f"Status: Downloaded newer image for {shown}"}
+        else:
+            yield {"status": f"Status: Image is up to date for {shown}"}
+
+    async def push(self, name: str, tag: str, auth: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """``POST /images/{name}/push?tag=``: progress, then ``{"aux": {"Tag", "Digest", "Size"}}``."""
+        from kobako.images import parse_reference
+        from kobako.registry import decode_registry_auth, push_image
+
+        ref = parse_reference(f"{name}:{tag}" if tag else name)
+        if ref.digest is not None:
+            raise InvalidArgument("cannot push a digest reference")
         try:
-            image = self.store.get(ref)
+            self.store.get(str(ref))
         except NoSuchImage:
-            raise Unsupported(
-                f"cannot pull {ref}: kobako does not pull from registries yet; "
-                "make a base image with 'kobako image bootstrap busybox' or 'kobako import'"
-            ) from None
-        yield {"status": f"Status: Image is up to date for {ref}"}
-        yield {"status": image.id}
+            raise NoSuchImage(f"{ref.familiar()}: An image does not exist locally with the tag: "
+                              f"{ref.familiar_name}") from None
+        creds = decode_registry_auth(auth)
+
+        def work(emit: Any) -> Any:
+            return push_image(self.store, ref, creds, insecure=self.insecure_registries, emit=emit)
+
+        async for obj in _in_thread(work, []):
+            yield obj
+
+    async def auth(self, body: dict[str, Any]) -> dict[str, str]:
+        """``POST /auth``: check credentials against a registry (``docker login``)."""
+        from kobako.registry import Credentials, login
+
+        server = str(body.get("serveraddress") or "docker.io")
+        for prefix in ("https://", "http://"):
+            server = server.removeprefix(prefix)
+        server = server.split("/", 1)[0]
+        if server in ("index.docker.io", "registry-1.docker.io"):
+            server = "docker.io"
+        creds = Credentials(str(body.get("username") or ""), str(body.get("password") or ""),
+                            str(body.get("identitytoken") or ""))
+        result: dict[str, str] = await asyncio.to_thread(login, server, creds, self.insecure_registries)
+        return result
+
+    async def distribution(self, name: str, auth: str | None = None) -> dict[str, Any]:
+        """``GET /distribution/{name}/json`` plus the raw manifest (``kobako manifest inspect``)."""
+        import json as _json
+
+        from kobako.images import parse_reference
+        from kobako.registry import DistributionClient, decode_registry_auth
+        from kobako.registry._pull import fetch_manifest
+
+        ref = parse_reference(name)
+
+        def work() -> dict[str, Any]:
+            client = DistributionClient(ref.domain, decode_registry_auth(auth), insecure=self.insecure_registries)
+            try:
+                digest, media, data = fetch_manifest(client, ref.path, ref.digest or ref.tag or "latest",
+                                                     f"repository:{ref.path}:pull")
+            finally:
+                client.close()
+            doc = _json.loads(data)
+            platforms = [m.get("platform") for m in doc.get("manifests") or [] if m.get("platform")]
+            return {"Descriptor": {"mediaType": media, "digest": digest, "size": len(data)},
+                    "Platforms": platforms, "Manifest": doc}
+
+        return await asyncio.to_thread(work)
+
+
+async def _in_thread(work: Any, result: list[Any]) -> AsyncIterator[dict[str, Any]]:
+    """Run ``work(emit)`` in a thread and yield what it emits, in order; its return value goes
+    into ``result``; its exception is raised after the last object."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    done = object()
+
+    def emit(obj: dict[str, Any]) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, obj)
+
+    fut = loop.run_in_executor(None, work, emit)
+    fut.add_done_callback(lambda _f: queue.put_nowait(done))
+    while True:
+        item = await queue.get()
+        if item is done:
+            break
+        yield item
+    result.append(fut.result())

@@ -25,6 +25,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--exec-root", default="/run/kobako", help="root of runtime state (sockets, shims)")
     p.add_argument("--cgroup-parent", default="/kobako", help="parent cgroup for containers")
     p.add_argument("--storage-driver", choices=["overlay", "copy"], default=None)
+    p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
+                   help="registry to reach over plain HTTP (loopback registries always may)")
     p.add_argument("-D", "--debug", action="store_true")
     p.add_argument("-v", "--version", action="version", version=f"kobakod {kobako.__version__}")
     return p.parse_args(argv)
@@ -46,9 +48,9 @@ class SystemBackend:
             ID=_daemon_id(self.data_root),
             Name=os.uname().nodename,
             Containers=len(cs),
-            ContainersRunning=sum(1 for c in cs if c.running),
+            ContainersRunning=sum(1 for c in cs if c.status == "running"),
             ContainersPaused=sum(1 for c in cs if c.status == "paused"),
-            ContainersStopped=sum(1 for c in cs if not c.running and c.status != "paused"),
+            ContainersStopped=sum(1 for c in cs if c.status not in ("running", "paused")),
             Images=len(self.store.list()),
             Driver=self.driver,
             DriverStatus=[["Backing Filesystem", "extfs"]],
@@ -138,15 +140,35 @@ async def serve(args: argparse.Namespace) -> None:
     containers = ContainerManager(data_root=data_root, exec_root=exec_root, images=store, spawner=spawner,
                                   cgroup_parent=args.cgroup_parent, events=events)
     await containers.restore()
-    images = ImagesBackend(store, containers)
+    images = ImagesBackend(store, containers, insecure_registries=tuple(args.insecure_registry))
     router = Router()
     add_ping_routes(router)
     add_system_routes(router, SystemBackend(containers, store, data_root, driver))
-    add_container_routes(router, containers)
+    from kobako.daemon.containers._exec import ExecManager
+
+    execs = ExecManager(containers)
+    add_container_routes(router, containers, exec_ids=execs.running_ids)
     add_image_routes(router, images)
+    from kobako.api.routes.exec import add_exec_routes
+
+    add_exec_routes(router, execs)
+    from kobako.api.routes.observe import add_observe_routes
+    from kobako.daemon.observe import Observer
+
+    add_observe_routes(router, Observer(containers=containers, images=store, events=events,
+                                        cgroup_parent=args.cgroup_parent))
+    from kobako.api.routes.files import add_file_routes
+    from kobako.daemon.files import FilesBackend
+
+    add_file_routes(router, FilesBackend(containers, store))
+    from kobako.api.routes.build import add_build_routes
+    from kobako.build import BuildBackend
+    from kobako.daemon._buildrun import ContainerRunStep
+
+    add_build_routes(router, BuildBackend(store, data_root / "build", ContainerRunStep(containers)))
     server = Server(router)
     hosts = args.host or [DEFAULT_SOCK]
-    await server.serve(hosts)
+    await server.start(hosts)
     log.info("kobakod %s serving on %s (data root %s, storage %s)", kobako.__version__, ", ".join(hosts),
              data_root, driver)
     stop = asyncio.Event()
@@ -156,6 +178,7 @@ async def serve(args: argparse.Namespace) -> None:
     await stop.wait()
     log.info("kobakod shutting down; containers keep running")
     await server.close()
+    await execs.shutdown()
     await containers.shutdown()
     spawner.close()
     if not any(c.running for c in containers.containers.values()):

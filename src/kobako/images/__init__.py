@@ -7,7 +7,9 @@ configs in the content store; ``unpack`` turns layers into snapshots keyed by ch
 
 from __future__ import annotations
 
+from kobako.images._build import StoredLayer, store_layer
 from kobako.images._changes import apply_changes
+from kobako.images._derive import derive_image
 from kobako.images._image import Image
 from kobako.images._manifest import chain_ids
 from kobako.images._remove import ImageUser
@@ -20,10 +22,13 @@ __all__ = [
     "Image",
     "ImageStore",
     "ImageUser",
+    "StoredLayer",
     "Reference",
     "apply_changes",
     "bootstrap_busybox",
     "chain_ids",
+    "derive_image",
     "import_tarball",
     "parse_reference",
+    "store_layer",
 ]

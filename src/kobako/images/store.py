@@ -174,6 +174,11 @@ class ImageStore:
         return sum(int(layer.get("size", 0)) for layer in manifest["layers"])
 
     # --- layers -----------------------------------------------------------------------------
+    def layer_sizes(self) -> dict[str, int]:
+        """Unpacked size of every layer unpacked so far, by diff id (``system df``)."""
+        with self._index.read() as db:
+            return {str(d): int(s) for d, s in db.execute("SELECT diff_id, size FROM layers").fetchall()}
+
     def chain_ids(self, image: Image) -> list[str]:
         return chain_ids(image.diff_ids)
 

@@ -22,6 +22,7 @@ from kobako.linux.flags import CloneFlag, Prctl
 from kobako.linux.syscalls import Syscalls, prctl, setns
 from kobako.mount import Mount
 from kobako.runtime import _sync, rootfs
+from kobako.runtime.console import open_pty, send_console
 from kobako.runtime.lookup import NOT_FOUND, exec_failure, lookup_path
 from kobako.runtime.spec import DEFAULT_PATH, USER_ANNOTATION
 from kobako.runtime.user import ExecUser, parse_passwd, resolve_user
@@ -34,10 +35,10 @@ NS_FLAGS = {"pid": CloneFlag.CLONE_NEWPID, "mount": CloneFlag.CLONE_NEWNS, "uts"
 
 
 def init_main(sys: Syscalls, spec: Mapping[str, Any], bundle: Path, rootfs_mounts: Sequence[Mount],
-              stdio: tuple[int, int, int], sync_fd: int, report_fd: int) -> NoReturn:
+              stdio: tuple[int, int, int], sync_fd: int, report_fd: int, console_fd: int | None = None) -> NoReturn:
     code = 1
     try:
-        _init(sys, spec, bundle, rootfs_mounts, stdio, sync_fd, report_fd)
+        _init(sys, spec, bundle, rootfs_mounts, stdio, sync_fd, report_fd, console_fd)
     except RuntimeFailure as exc:
         code = 127 if exc.kind == NOT_FOUND else 126 if exc.kind.startswith("Exec") else 1
         _report(report_fd, _sync.Failure(exc.kind, str(exc)))
@@ -56,7 +57,7 @@ def _report(fd: int, msg: _sync.Report) -> None:
 
 
 def _init(sys: Syscalls, spec: Mapping[str, Any], bundle: Path, rootfs_mounts: Sequence[Mount],
-          stdio: tuple[int, int, int], sync_fd: int, report_fd: int) -> None:
+          stdio: tuple[int, int, int], sync_fd: int, report_fd: int, console_fd: int | None) -> None:
     proc = spec.get("process", {})
     linux = spec.get("linux", {})
     namespaces = linux.get("namespaces", [])
@@ -102,6 +103,11 @@ def _init(sys: Syscalls, spec: Mapping[str, Any], bundle: Path, rootfs_mounts: S
     user = _exec_user(spec)
     env = _environment(proc.get("env", []), user)
     os.umask(int(proc.get("user", {}).get("umask", 0o022)))
+    terminal = bool(proc.get("terminal"))
+    if terminal and console_fd is not None:
+        # The console lives in the container's own devpts (mounted above, newinstance), made while
+        # we are still root so the slave can be given to the user; the master goes to the shim.
+        stdio = console_stdio(proc, user.uid, console_fd)
     os.setgroups(list(user.additional_gids))
     os.setgid(user.gid)
     os.setuid(user.uid)
@@ -118,7 +124,7 @@ def _init(sys: Syscalls, spec: Mapping[str, Any], bundle: Path, rootfs_mounts: S
         raise RuntimeFailure("args must not be empty", "InvalidArgument")
     path = lookup_path(args[0], _getenv(env, "PATH") or "")
     # stdio last: until here an error went to the report pipe, never to the container's streams.
-    sync_fd, report_fd = _setup_stdio(stdio, sync_fd, report_fd, bool(proc.get("terminal")))
+    sync_fd, report_fd = _setup_stdio(stdio, sync_fd, report_fd, terminal)
     _sync.write_all(report_fd, _sync.encode(_sync.Ready()))
     if _sync.read_line(sync_fd) + b"\n" != _sync.SYNC_START:
         os._exit(1)  # the parent went away or aborted: run nothing
@@ -126,6 +132,14 @@ def _init(sys: Syscalls, spec: Mapping[str, Any], bundle: Path, rootfs_mounts: S
         os.execve(path, args, dict(e.split("=", 1) for e in env if "=" in e))
     except OSError as exc:
         raise exec_failure(args[0], exc) from None
+
+
+def console_stdio(proc: Mapping[str, Any], uid: int, console_fd: int) -> tuple[int, int, int]:
+    """A pty sized to ``process.consoleSize``; its master is sent on ``console_fd``, the slave is stdio."""
+    size = proc.get("consoleSize") or {}
+    master, slave = open_pty((int(size.get("height", 0)), int(size.get("width", 0))), owner=uid)
+    send_console(console_fd, master)
+    return slave, slave, slave
 
 
 def _exec_user(spec: Mapping[str, Any]) -> ExecUser:

@@ -78,8 +78,13 @@ def clone_flags(spec: Mapping[str, Any]) -> int:
 
 def create(spec: Mapping[str, Any], *, bundle: Path, rootfs_mounts: Sequence[Mount] = (),
            stdio: tuple[int, int, int], cgroup_root: Path = Path("/sys/fs/cgroup"),
-           syscalls: Syscalls | None = None) -> InitProcess:
-    """Clone the container init, place it in its cgroup, and wait until it is ready to exec."""
+           syscalls: Syscalls | None = None, console_socket: int | None = None) -> InitProcess:
+    """Clone the container init, place it in its cgroup, and wait until it is ready to exec.
+
+    With ``process.terminal`` and a ``console_socket`` (a unix socket fd, like runc's
+    ``--console-socket``), the init makes a pty in the container's devpts, uses it as stdio
+    (``stdio`` is then ignored) and sends the master on that socket before it reports ready.
+    """
     if not spec.get("process", {}).get("args"):
         raise RuntimeFailure("process.args must not be empty", "InvalidArgument")
     flags = clone_flags(spec)
@@ -96,7 +101,7 @@ def create(spec: Mapping[str, Any], *, bundle: Path, rootfs_mounts: Sequence[Mou
     if pid == 0:
         os.close(sync_w)
         os.close(report_r)
-        init_main(sys, spec, Path(bundle), rootfs_mounts, stdio, sync_r, report_w)
+        init_main(sys, spec, Path(bundle), rootfs_mounts, stdio, sync_r, report_w, console_socket)
     os.close(sync_r)
     os.close(report_w)
     init = InitProcess(pid, None, sync_w, report_r)

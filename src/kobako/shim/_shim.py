@@ -1,8 +1,10 @@
-"""The per-container shim: parent of the container's init, keeper of its stdio and exit status.
+"""The per-container shim: parent of the container's init and of its exec'd processes, keeper of
+their stdio and exit statuses.
 
 Lifecycle
     1. spawned (by the spawner, already in its own session, reparented away from kobakod);
-    2. becomes a child subreaper, sets up stdio (pipes, or a pty when ``tty``);
+    2. becomes a child subreaper, sets up stdio (pipes; with ``tty`` a console socket on which
+       the init sends the master of a pty it made in the container's own devpts);
     3. ``runtime.create`` clones the init, which waits just before execve;
     4. binds ``<exec-root>/shims/<id>.sock`` and reports ``{"pid": N}`` on the ready pipe;
     5. serves control connections until the init exits and its output is drained;
@@ -11,20 +13,29 @@ Lifecycle
 
 Control socket: each connection starts with one JSON request line.
     {"op": "attach", "stdin": b, "stdout": b, "stderr": b}
-        then output as stdcopy frames (raw bytes with a tty) until the container exits; bytes
-        sent by the client go to the container's stdin; the client's half-close is stdin EOF
-        (honoured when the container has StdinOnce).
+        → {"ok": true}, then output as stdcopy frames (raw bytes with a tty) until the container
+        exits; bytes sent by the client go to the container's stdin; the client's half-close is
+        stdin EOF when the container has StdinOnce and no tty (Docker: a tty's stdin is never
+        closed by a client).
     {"op": "start"}                 → {"ok": true} | {"kind", "message"}
     {"op": "wait"}                  → {"exit_code", "oom_killed", "finished_at"} at exit
     {"op": "kill", "signal": N}     → {"ok": true}
     {"op": "resize", "h": H, "w": W}→ {"ok": true}
-    {"op": "state"}                 → {"pid", "status", "exit_code"}
+    {"op": "state"}                 → {"pid", "status", "exit_code", "execs": {id: {"pid", "running", "exit_code"}}}
+    {"op": "exec", "id": ID, "process": {"args", "env", "cwd", "user", "terminal", "console_size"},
+     "stdin": b, "stdout": b, "stderr": b, "detach": b}
+        → {"ok": true, "pid": N} then, unless detached, the exec's output exactly like attach
+        (its stdin from the client; half-close is its stdin EOF without a tty) until it exits
+        and its output is drained; or {"kind", "message", "exit_code": 126|127|...}
+    {"op": "exec_resize", "id": ID, "h": H, "w": W} → {"ok": true}
+    {"op": "exec_wait", "id": ID}   → {"exit_code": N} once the exec exited and its output drained
+    {"op": "exec_kill", "id": ID, "signal": N} → {"ok": true}
+Exec'd processes live in the container's pid namespace: they die with its init.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import selectors
@@ -32,31 +43,75 @@ import signal
 import socket
 import struct
 import sys
-import termios
 import time
 from pathlib import Path
 from typing import Any
 
 from kobako.errors import KobakoError, RuntimeFailure
 from kobako.fsutil import atomic_write_json
+from kobako.runtime.console import recv_console, set_winsize
 from kobako.shim._jsonlog import JsonFileLog, rfc3339_nano
 from kobako.shim._protocol import ShimConfig, exit_path, pid_path, socket_path
 
 STREAM_IDS = {"stdout": 1, "stderr": 2}
 DRAIN_TIMEOUT = 5.0
+EXEC_DRAIN_TIMEOUT = 2.0  # a background child may keep an exec's output open; don't wait for it
+MAX_DONE_EXECS = 256
 
 
 def _frame(stream: int, data: bytes) -> bytes:
     return struct.pack(">BxxxI", stream, len(data)) + data
 
 
-def _set_winsize(fd: int, h: int, w: int) -> None:
-    if h > 0 and w > 0:
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
+class _Stdio:
+    """One process' streams as the shim holds them: the container's init, or an exec'd process."""
+
+    def __init__(self, tty: bool, stdin_once: bool, log: JsonFileLog | None = None) -> None:
+        self.tty = tty
+        self.stdin_once = stdin_once and not tty  # Docker never closes a tty's stdin for a client
+        self.log = log
+        self.outputs: dict[int, str] = {}
+        self.stdin_w: int | None = None
+        self.stdin_buf = bytearray()
+        self.stdin_close_pending = False
+        self.master: int | None = None
+        self.status: int | None = None
+        self.exited_at = 0.0
+
+    def pipes(self, open_stdin: bool) -> tuple[tuple[int, int, int], list[int]]:
+        """Pipes for a process without a tty: its (stdin, stdout, stderr) and the fds to close after."""
+        if open_stdin:
+            in_r, in_w = os.pipe2(os.O_CLOEXEC)
+            self.stdin_w = in_w
+        else:
+            in_r = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        self.outputs[out_r] = "stdout"
+        self.outputs[err_r] = "stderr"
+        return (in_r, out_w, err_w), [in_r, out_w, err_w]
+
+    def set_master(self, master: int, open_stdin: bool) -> None:
+        self.master = master
+        self.outputs[master] = "stdout"
+        self.stdin_w = master if open_stdin else None
+
+    @property
+    def drained(self) -> bool:
+        return not self.outputs
+
+
+class _Exec(_Stdio):
+    def __init__(self, eid: str, tty: bool) -> None:
+        super().__init__(tty, stdin_once=True)
+        self.id = eid
+        self.pid = 0
+        self.finished = False
 
 
 class _Conn:
-    __slots__ = ("sock", "inbuf", "outbuf", "op", "stdout", "stderr", "stdin", "closing", "read_eof")
+    __slots__ = ("sock", "inbuf", "outbuf", "op", "stdout", "stderr", "stdin", "closing", "read_eof", "target",
+                 "exec_id")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -66,6 +121,8 @@ class _Conn:
         self.stdout = self.stderr = self.stdin = False
         self.closing = False  # close once outbuf is flushed
         self.read_eof = False
+        self.target: _Stdio | None = None  # the process whose streams this connection carries
+        self.exec_id = ""
 
 
 class Shim:
@@ -75,39 +132,19 @@ class Shim:
         self.exec_root = Path(cfg.exec_root)
         self.sel = selectors.DefaultSelector()
         self.conns: dict[int, _Conn] = {}
-        self.outputs: dict[int, str] = {}
-        self.stdin_w: int | None = None
-        self.stdin_buf = bytearray()
-        self.stdin_close_pending = False
-        self.master: int | None = None
+        self.init = _Stdio(cfg.tty, cfg.stdin_once)
+        self.owner: dict[int, _Stdio] = {}  # output/stdin fd → the process it belongs to
+        self.execs: dict[str, _Exec] = {}
+        self.exec_pids: dict[int, _Exec] = {}
+        self.done_execs: dict[str, int] = {}  # id → exit code, for late exec_wait requests
         self.status: int | None = None
         self.exited_at = 0.0
         self.started = False
         self.proc: Any = None
         self.log: JsonFileLog | None = None
+        self.spec: dict[str, Any] = {}
 
     # -- set-up -----------------------------------------------------------------------------
-    def _stdio(self) -> tuple[tuple[int, int, int], list[int]]:
-        """Returns the container's (stdin, stdout, stderr) and the fds to close after create."""
-        cfg = self.cfg
-        if cfg.tty:
-            master, slave = os.openpty()
-            _set_winsize(slave, *cfg.console_size)
-            self.master = master
-            self.outputs[master] = "stdout"
-            self.stdin_w = master if cfg.open_stdin else None
-            return (slave, slave, slave), [slave]
-        if cfg.open_stdin:
-            in_r, in_w = os.pipe()
-            self.stdin_w = in_w
-        else:
-            in_r = os.open("/dev/null", os.O_RDONLY)
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        self.outputs[out_r] = "stdout"
-        self.outputs[err_r] = "stderr"
-        return (in_r, out_w, err_w), [in_r, out_w, err_w]
-
     def _report(self, obj: dict[str, Any]) -> None:
         try:
             os.write(self.ready_fd, json.dumps(obj).encode() + b"\n")
@@ -123,20 +160,40 @@ class Shim:
         (self.exec_root / "shims").mkdir(parents=True, exist_ok=True)
         exit_path(self.exec_root, self.cfg.id).unlink(missing_ok=True)
         self.log = JsonFileLog(self.cfg.log_path, self.cfg.log_max_size, self.cfg.log_max_files)
+        self.init.log = self.log
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        console: tuple[socket.socket, socket.socket] | None = None
         try:
-            stdio, child_fds = self._stdio()
             spec = json.loads((Path(self.cfg.bundle) / "config.json").read_text())
+            self.spec = spec
+            if self.cfg.tty:
+                # The init makes the pty in the container's devpts and sends us the master.
+                console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+                h, w = self.cfg.console_size
+                if h > 0 and w > 0:
+                    spec.setdefault("process", {})["consoleSize"] = {"height": h, "width": w}
+                null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+                stdio, child_fds = (null, null, null), [null]
+            else:
+                stdio, child_fds = self.init.pipes(self.cfg.open_stdin)
             self.proc = runtime.create(
                 spec,
                 bundle=Path(self.cfg.bundle),
                 rootfs_mounts=self.cfg.rootfs_mounts,
                 stdio=stdio,
                 cgroup_root=Path(self.cfg.cgroup_root),
+                console_socket=console[1].fileno() if console else None,
             )
+            if console is not None:
+                console[1].close()
+                master = recv_console(console[0])
+                console[0].close()
+                if master is None:
+                    raise RuntimeFailure("container init did not send its console")
+                self.init.set_master(master, self.cfg.open_stdin)
         except KobakoError as exc:
             err = exc.to_json() if isinstance(exc, RuntimeFailure) else {"kind": "Runtime", "message": str(exc)}
             self._report(err)
@@ -154,11 +211,7 @@ class Shim:
         listener.listen(64)
         listener.setblocking(False)
         pid_path(self.exec_root, self.cfg.id).write_text(f"{os.getpid()}\n")
-        for fd in self.outputs:
-            os.set_blocking(fd, False)
-            self.sel.register(fd, selectors.EVENT_READ, "output")
-        if self.stdin_w is not None and self.stdin_w != self.master:
-            os.set_blocking(self.stdin_w, False)
+        self._register(self.init)
         self.sel.register(listener, selectors.EVENT_READ, "listen")
         self.sel.register(wake_r, selectors.EVENT_READ, "signal")
         self._report({"pid": self.proc.pid})
@@ -169,14 +222,31 @@ class Shim:
             pid_path(self.exec_root, self.cfg.id).unlink(missing_ok=True)
         return 0
 
+    def _register(self, p: _Stdio) -> None:
+        for fd in p.outputs:
+            os.set_blocking(fd, False)
+            self.owner[fd] = p
+            self.sel.register(fd, selectors.EVENT_READ, "output")
+        if p.stdin_w is not None and p.stdin_w != p.master:
+            os.set_blocking(p.stdin_w, False)
+            self.owner[p.stdin_w] = p
+        if p.master is not None:
+            os.set_blocking(p.master, False)
+
     # -- main loop --------------------------------------------------------------------------
     def _loop(self, listener: socket.socket, wake_r: int) -> None:
         self._reap()
         while True:
-            if self.status is not None and (not self.outputs or time.monotonic() - self.exited_at > DRAIN_TIMEOUT):
+            now = time.monotonic()
+            for ex in list(self.execs.values()):
+                if ex.status is not None and (ex.drained or now - ex.exited_at > EXEC_DRAIN_TIMEOUT):
+                    self._finish_exec(ex)
+            if self.status is not None and (
+                    (self.init.drained and not self.execs) or now - self.exited_at > DRAIN_TIMEOUT):
                 self._finish()
                 return
-            timeout = 0.5 if self.status is not None else None
+            timeout = 0.2 if self.status is not None or any(e.status is not None for e in self.execs.values()) \
+                else None
             for key, events in self.sel.select(timeout):
                 tag = key.data
                 if tag == "listen":
@@ -191,7 +261,7 @@ class Shim:
                 elif tag == "output":
                     self._read_output(key.fd)
                 elif tag == "stdin":
-                    self._flush_stdin()
+                    self._flush_stdin(self.owner[key.fd])
                 elif isinstance(tag, _Conn):
                     if events & selectors.EVENT_READ:
                         self._conn_read(tag)
@@ -206,14 +276,20 @@ class Shim:
                 return
             if pid == 0:
                 return
+            code = os.waitstatus_to_exitcode(status)
+            code = 128 - code if code < 0 else code
             if self.proc is not None and pid == self.proc.pid and self.status is None:
-                code = os.waitstatus_to_exitcode(status)
-                self.status = 128 - code if code < 0 else code
+                self.status = code
                 self.exited_at = time.monotonic()
                 self.finished_at = rfc3339_nano()
+            ex = self.exec_pids.pop(pid, None)
+            if ex is not None and ex.status is None:
+                ex.status = code
+                ex.exited_at = time.monotonic()
 
-    # -- container output ---------------------------------------------------------------------
+    # -- process output ---------------------------------------------------------------------
     def _read_output(self, fd: int) -> None:
+        p = self.owner[fd]
         try:
             data = os.read(fd, 65536)
         except BlockingIOError:
@@ -222,59 +298,78 @@ class Shim:
             if exc.errno != errno.EIO:
                 raise
             data = b""
-        stream = self.outputs[fd]
+        stream = p.outputs[fd]
         if not data:
-            self.sel.unregister(fd)
-            del self.outputs[fd]
-            if fd != self.master:
-                os.close(fd)
+            self._close_output(p, fd)
             return
-        assert self.log is not None
-        self.log.write(stream, data)
-        framed = data if self.cfg.tty else _frame(STREAM_IDS[stream], data)
+        if p.log is not None:
+            p.log.write(stream, data)
+        framed = data if p.tty else _frame(STREAM_IDS[stream], data)
         for conn in list(self.conns.values()):
-            if conn.op == "attach" and getattr(conn, stream):
+            if conn.target is p and conn.op in ("attach", "exec") and getattr(conn, stream):
                 conn.outbuf += framed
                 self._conn_write(conn)
 
+    def _close_output(self, p: _Stdio, fd: int) -> None:
+        self.sel.unregister(fd)
+        del p.outputs[fd]
+        if fd != p.master:
+            self.owner.pop(fd, None)
+            os.close(fd)
+
     # -- stdin ----------------------------------------------------------------------------------
-    def _flush_stdin(self) -> None:
-        if self.stdin_w is None:
+    def _write_stdin(self, p: _Stdio, data: bytes) -> None:
+        if p.stdin_w is None:
+            return
+        if p.stdin_w == p.master:
+            try:
+                os.write(p.master, data)  # a tty: the line discipline buffers it
+            except OSError:
+                pass
+            return
+        p.stdin_buf += data
+        self._flush_stdin(p)
+
+    def _flush_stdin(self, p: _Stdio) -> None:
+        if p.stdin_w is None:
             return
         try:
-            while self.stdin_buf:
-                n = os.write(self.stdin_w, self.stdin_buf)
-                del self.stdin_buf[:n]
+            while p.stdin_buf:
+                n = os.write(p.stdin_w, p.stdin_buf)
+                del p.stdin_buf[:n]
         except BlockingIOError:
             pass
-        except OSError:  # the container closed its stdin
-            self.stdin_buf.clear()
-        self._update_stdin_interest()
-        if not self.stdin_buf and self.stdin_close_pending:
-            self._close_stdin()
+        except OSError:  # the process closed its stdin
+            p.stdin_buf.clear()
+        self._update_stdin_interest(p)
+        if not p.stdin_buf and p.stdin_close_pending:
+            self._close_stdin(p)
 
-    def _update_stdin_interest(self) -> None:
-        fd = self.stdin_w
-        if fd is None or fd == self.master:
+    def _update_stdin_interest(self, p: _Stdio) -> None:
+        fd = p.stdin_w
+        if fd is None or fd == p.master:
             return
         registered = fd in self.sel.get_map()
-        if self.stdin_buf and not registered:
+        if p.stdin_buf and not registered:
             self.sel.register(fd, selectors.EVENT_WRITE, "stdin")
-        elif not self.stdin_buf and registered:
+        elif not p.stdin_buf and registered:
             self.sel.unregister(fd)
 
-    def _close_stdin(self) -> None:
-        self.stdin_close_pending = False
-        fd = self.stdin_w
-        if fd is None:
+    def _request_stdin_close(self, p: _Stdio) -> None:
+        if p.stdin_buf:
+            p.stdin_close_pending = True
+        else:
+            self._close_stdin(p)
+
+    def _close_stdin(self, p: _Stdio) -> None:
+        p.stdin_close_pending = False
+        fd = p.stdin_w
+        if fd is None or fd == p.master:
             return
-        self.stdin_w = None
-        if fd == self.master:
-            # With a tty, EOF is the terminal's EOF character, as when a user types ^D.
-            os.write(fd, b"\x04")
-            return
+        p.stdin_w = None
         if fd in self.sel.get_map():
             self.sel.unregister(fd)
+        self.owner.pop(fd, None)
         os.close(fd)
 
     # -- control connections --------------------------------------------------------------------
@@ -294,14 +389,9 @@ class Shim:
             del self.conns[fd]
             self.sel.unregister(conn.sock)
             conn.sock.close()
-        if conn.stdin and self.cfg.stdin_once:
-            self._request_stdin_close()
-
-    def _request_stdin_close(self) -> None:
-        if self.stdin_buf:
-            self.stdin_close_pending = True
-        else:
-            self._close_stdin()
+        if conn.stdin and conn.target is not None and conn.target.stdin_once:
+            conn.stdin = False
+            self._request_stdin_close(conn.target)
 
     def _conn_read(self, conn: _Conn) -> None:
         try:
@@ -329,29 +419,23 @@ class Shim:
             data = rest
             if not data:
                 return
-        if conn.op != "attach":
+        if conn.op not in ("attach", "exec") or conn.target is None:
             if not data:
                 self._drop(conn)
             return
+        p = conn.target
         if not data:  # half-close from the client: stdin EOF
             conn.read_eof = True
             self._update_conn_interest(conn)
             if conn.stdin:
                 conn.stdin = False
-                if self.cfg.stdin_once:
-                    self._request_stdin_close()
-            if self.status is not None and not conn.outbuf:
+                if p.stdin_once:
+                    self._request_stdin_close(p)
+            if (p.status is not None or getattr(p, "finished", False)) and not conn.outbuf:
                 self._drop(conn)
             return
-        if conn.stdin and self.stdin_w is not None:
-            if self.stdin_w == self.master:
-                try:
-                    os.write(self.master, data)
-                except OSError:
-                    pass
-            else:
-                self.stdin_buf += data
-                self._flush_stdin()
+        if conn.stdin:
+            self._write_stdin(p, data)
 
     def _conn_write(self, conn: _Conn) -> None:
         try:
@@ -388,19 +472,20 @@ class Shim:
         op = req.get("op")
         conn.op = str(op)
         if op == "attach":
+            conn.target = self.init
             conn.stdout = bool(req.get("stdout"))
             conn.stderr = bool(req.get("stderr"))
-            conn.stdin = bool(req.get("stdin")) and self.stdin_w is not None
+            conn.stdin = bool(req.get("stdin")) and self.init.stdin_w is not None
             # The ack tells kobakod the stream is registered, so it can let the process start
             # knowing no output will be missed.
             conn.outbuf += b'{"ok":true}\n'
-            if self.status is not None and not self.outputs:
+            if self.status is not None and self.init.drained:
                 conn.closing = True
             self._conn_write(conn)
         elif op == "start":
             self._reply(conn, self._start())
         elif op == "wait":
-            if self.status is not None and not self.outputs:
+            if self.status is not None and self.init.drained and not self.execs:
                 self._reply(conn, self._exit_info())
         elif op == "kill":
             if self.status is None:
@@ -410,12 +495,38 @@ class Shim:
                     pass
             self._reply(conn, {"ok": True})
         elif op == "resize":
-            if self.master is not None:
-                _set_winsize(self.master, int(req.get("h", 0)), int(req.get("w", 0)))
+            if self.init.master is not None:
+                set_winsize(self.init.master, int(req.get("h", 0)), int(req.get("w", 0)))
             self._reply(conn, {"ok": True})
         elif op == "state":
             status = "stopped" if self.status is not None else ("running" if self.started else "created")
-            self._reply(conn, {"pid": self.proc.pid, "status": status, "exit_code": self.status})
+            execs = {e.id: {"pid": e.pid, "running": e.status is None, "exit_code": e.status}
+                     for e in self.execs.values()}
+            execs.update({eid: {"pid": 0, "running": False, "exit_code": code}
+                          for eid, code in self.done_execs.items()})
+            self._reply(conn, {"pid": self.proc.pid, "status": status, "exit_code": self.status, "execs": execs})
+        elif op == "exec":
+            self._exec(conn, req)
+        elif op == "exec_resize":
+            ex = self.execs.get(str(req.get("id")))
+            if ex is not None and ex.master is not None:
+                set_winsize(ex.master, int(req.get("h", 0)), int(req.get("w", 0)))
+            self._reply(conn, {"ok": True})
+        elif op == "exec_kill":
+            ex = self.execs.get(str(req.get("id")))
+            if ex is not None and ex.status is None and ex.pid:
+                try:
+                    os.kill(ex.pid, int(req.get("signal", signal.SIGKILL)))
+                except ProcessLookupError:
+                    pass
+            self._reply(conn, {"ok": True})
+        elif op == "exec_wait":
+            eid = str(req.get("id"))
+            conn.exec_id = eid
+            if eid in self.done_execs:
+                self._reply(conn, {"exit_code": self.done_execs[eid]})
+            elif eid not in self.execs:
+                self._reply(conn, {"kind": "NotFound", "message": f"No such exec instance: {eid}"})
         else:
             self._reply(conn, {"kind": "InvalidArgument", "message": f"shim: unknown op {op!r}"})
 
@@ -429,6 +540,116 @@ class Shim:
         self.started = True
         return {"ok": True}
 
+    # -- exec -----------------------------------------------------------------------------------
+    def _exec_spec(self, req: dict[str, Any]) -> Any:
+        from kobako.runtime.nsexec import ExecSpec
+        from kobako.runtime.spec import USER_ANNOTATION
+
+        proc = req.get("process") or {}
+        base = self.spec.get("process", {})
+        env: dict[str, str] = {}
+        tty = bool(proc.get("terminal"))
+        extra = ["TERM=xterm"] if tty else []
+        for item in [*(base.get("env") or []), *extra, *(proc.get("env") or [])]:
+            k, sep, v = str(item).partition("=")
+            if sep:
+                env.pop(k, None)  # a replaced variable moves to the end, as Docker's ReplaceOrAppendEnvValues
+                env[k] = v
+        user = proc.get("user") or self.spec.get("annotations", {}).get(USER_ANNOTATION) or ""
+        if not user:
+            u = base.get("user") or {}
+            uid, gid = int(u.get("uid", 0)), int(u.get("gid", 0))
+            user = f"{uid}:{gid}" if uid or gid else ""
+        size = proc.get("console_size") or (0, 0)
+        return ExecSpec(
+            args=[str(a) for a in proc.get("args") or []],
+            env=[f"{k}={v}" for k, v in env.items()],
+            cwd=proc.get("cwd") or base.get("cwd") or "/",
+            user=str(user),
+            terminal=tty,
+            console_size=(int(size[0]), int(size[1])),
+            rlimits=base.get("rlimits") or (),
+            no_new_privileges=bool(base.get("noNewPrivileges")),
+        )
+
+    def _exec(self, conn: _Conn, req: dict[str, Any]) -> None:
+        from kobako.runtime.nsexec import exec_process
+
+        eid = str(req.get("id") or "")
+        if not eid or eid in self.execs or eid in self.done_execs:
+            self._reply(conn, {"kind": "Conflict", "message": f"exec {eid!r} already exists"})
+            return
+        if self.status is not None or not self.started:
+            self._reply(conn, {"kind": "Conflict", "message": f"container {self.cfg.id} is not running"})
+            return
+        try:
+            spec = self._exec_spec(req)
+        except (TypeError, ValueError) as exc:
+            self._reply(conn, {"kind": "InvalidArgument", "message": f"exec: {exc}"})
+            return
+        ex = _Exec(eid, spec.terminal)
+        want_stdin = bool(req.get("stdin")) and not req.get("detach")
+        child_fds: list[int] = []
+        try:
+            stdio = None
+            if not spec.terminal:
+                stdio, child_fds = ex.pipes(want_stdin)
+            proc = exec_process(self.proc.pid, spec, stdio=stdio, cgroup=getattr(self.proc, "cgroup", None))
+        except RuntimeFailure as exc:
+            for fd in [*ex.outputs, *([ex.stdin_w] if ex.stdin_w is not None else [])]:
+                os.close(fd)
+            kind = exc.kind
+            code = 127 if kind == "ExecNotFound" else 126 if kind == "ExecNotExecutable" else 126
+            self._remember(eid, code)
+            self._reply(conn, {**exc.to_json(), "exit_code": code})
+            return
+        finally:
+            for fd in child_fds:
+                os.close(fd)
+        ex.pid = proc.pid
+        if proc.master is not None:
+            ex.set_master(proc.master, want_stdin)
+        self.execs[eid] = ex
+        self.exec_pids[proc.pid] = ex
+        self._register(ex)
+        conn.target = ex
+        conn.stdout = bool(req.get("stdout"))
+        conn.stderr = bool(req.get("stderr"))
+        conn.stdin = want_stdin
+        conn.outbuf += json.dumps({"ok": True, "pid": proc.pid}).encode() + b"\n"
+        if req.get("detach"):
+            conn.closing = True
+            conn.target = None
+        self._conn_write(conn)
+
+    def _finish_exec(self, ex: _Exec) -> None:
+        ex.finished = True
+        for fd in list(ex.outputs):
+            self._close_output(ex, fd)
+        if ex.stdin_w is not None and ex.stdin_w != ex.master:
+            self._close_stdin(ex)
+        if ex.master is not None:
+            self.owner.pop(ex.master, None)
+            os.close(ex.master)
+            ex.master = None
+        ex.stdin_w = None
+        self.execs.pop(ex.id, None)
+        assert ex.status is not None
+        self._remember(ex.id, ex.status)
+        for conn in list(self.conns.values()):
+            if conn.target is ex:
+                conn.target = None
+                conn.stdin = False
+                conn.closing = True
+                self._conn_write(conn)
+            elif conn.op == "exec_wait" and conn.exec_id == ex.id:
+                self._reply(conn, {"exit_code": ex.status})
+
+    def _remember(self, eid: str, code: int) -> None:
+        self.done_execs[eid] = code
+        while len(self.done_execs) > MAX_DONE_EXECS:
+            del self.done_execs[next(iter(self.done_execs))]
+
     # -- exit -----------------------------------------------------------------------------------
     def _exit_info(self) -> dict[str, Any]:
         return {
@@ -439,6 +660,10 @@ class Shim:
 
     def _finish(self) -> None:
         assert self.log is not None
+        for ex in list(self.execs.values()):
+            if ex.status is None:
+                ex.status = 137  # killed with the container's pid namespace, not reaped yet
+            self._finish_exec(ex)
         self.log.close()
         cgroup = getattr(self.proc, "cgroup", None)
         self.oom_killed = False
@@ -453,11 +678,13 @@ class Shim:
                 print(f"shim {self.cfg.id}: cgroup cleanup: {exc}", file=sys.stderr)
         info = self._exit_info()
         atomic_write_json(exit_path(self.exec_root, self.cfg.id), info)
-        if self.stdin_w is not None and self.stdin_w != self.master:
-            os.close(self.stdin_w)
+        if self.init.stdin_w is not None and self.init.stdin_w != self.init.master:
+            os.close(self.init.stdin_w)
         for conn in list(self.conns.values()):
             if conn.op == "wait":
                 conn.outbuf += json.dumps(info).encode() + b"\n"
+            elif conn.op == "exec_wait" and conn.exec_id in self.done_execs and not conn.outbuf:
+                conn.outbuf += json.dumps({"exit_code": self.done_execs[conn.exec_id]}).encode() + b"\n"
             conn.closing = True
         deadline = time.monotonic() + 2.0
         for conn in list(self.conns.values()):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from kobako.api.request import Request
@@ -54,7 +54,8 @@ def _match(c: Any, filters: dict[str, list[str]]) -> bool:
     return True
 
 
-def add_container_routes(router: Router, containers: Any) -> None:
+def add_container_routes(router: Router, containers: Any,
+                         exec_ids: Callable[[str], list[str]] | None = None) -> None:
     async def container_list(req: Request) -> Response:
         filters = parse_filters(req)
         show_all = req.qbool("all")
@@ -72,7 +73,10 @@ def add_container_routes(router: Router, containers: Any) -> None:
         return json_response(await containers.create(body, req.q("name")), status=201)
 
     async def container_inspect(req: Request) -> Response:
-        return json_response(containers.get(req.params["id"]).inspect())
+        info = containers.get(req.params["id"]).inspect()
+        if exec_ids is not None:
+            info["ExecIDs"] = exec_ids(info["Id"]) or None  # the running execs, as dockerd lists them
+        return json_response(info)
 
     async def container_start(req: Request) -> Response:
         await containers.start(req.params["id"])
@@ -85,11 +89,23 @@ def add_container_routes(router: Router, containers: Any) -> None:
 
     async def container_restart(req: Request) -> Response:
         t = req.q("t")
-        c = containers.get(req.params["id"])
-        if c.running:
-            await containers.stop(c.id, int(t) if t not in (None, "") else None, req.q("signal"))
-        await containers.start(c.id)
+        await containers.restart(req.params["id"], int(t) if t not in (None, "") else None, req.q("signal"))
         return Response(status=204)
+
+    async def container_pause(req: Request) -> Response:
+        await containers.pause(req.params["id"])
+        return Response(status=204)
+
+    async def container_unpause(req: Request) -> Response:
+        await containers.unpause(req.params["id"])
+        return Response(status=204)
+
+    async def container_rename(req: Request) -> Response:
+        await containers.rename(req.params["id"], req.q("name") or "")
+        return Response(status=204)
+
+    async def container_update(req: Request) -> Response:
+        return json_response(await containers.update(req.params["id"], req.json()))
 
     async def container_kill(req: Request) -> Response:
         await containers.kill(req.params["id"], req.q("signal") or "SIGKILL")
@@ -115,7 +131,8 @@ def add_container_routes(router: Router, containers: Any) -> None:
 
         async def relay(reader: Any, writer: Any) -> None:
             await containers.attach(c.id, stdin=req.qbool("stdin"), stdout=req.qbool("stdout"),
-                                    stderr=req.qbool("stderr"), reader=reader, writer=writer)
+                                    stderr=req.qbool("stderr"), reader=reader, writer=writer,
+                                    detach_keys=req.q("detachKeys"))
 
         return Hijack(relay, content_type=RAW if tty else MUX)
 
@@ -141,6 +158,10 @@ def add_container_routes(router: Router, containers: Any) -> None:
     router.add("POST", "/containers/{id}/stop", container_stop)
     router.add("POST", "/containers/{id}/restart", container_restart)
     router.add("POST", "/containers/{id}/kill", container_kill)
+    router.add("POST", "/containers/{id}/pause", container_pause)
+    router.add("POST", "/containers/{id}/unpause", container_unpause)
+    router.add("POST", "/containers/{id}/rename", container_rename)
+    router.add("POST", "/containers/{id}/update", container_update)
     router.add("POST", "/containers/{id}/wait", container_wait)
     router.add("DELETE", "/containers/{id}", container_delete)
     router.add("POST", "/containers/{id}/attach", container_attach)

@@ -82,7 +82,8 @@ def add_image_routes(router: Router, images: Any) -> None:
 
         async def pulled() -> AsyncIterator[bytes]:
             try:
-                async for obj in images.pull(from_image, tag):
+                async for obj in images.pull(from_image, tag, auth=req.headers.get("x-registry-auth"),
+                                             platform=req.q("platform")):
                     yield _line(obj)
             except KobakoError as exc:
                 yield _error_line(exc)
@@ -104,6 +105,31 @@ def add_image_routes(router: Router, images: Any) -> None:
 
         return StreamResponse(made(), content_type="application/json")
 
+    async def image_push(req: Request) -> StreamResponse:
+        name, tag = req.params["name"], req.q("tag") or ""
+        auth = req.headers.get("x-registry-auth")
+
+        async def pushed() -> AsyncIterator[bytes]:
+            try:
+                async for obj in images.push(name, tag, auth=auth):
+                    yield _line(obj)
+            except KobakoError as exc:
+                yield _error_line(exc)
+
+        return StreamResponse(pushed(), content_type="application/json")
+
+    async def system_auth(req: Request) -> Response:
+        return json_response(await images.auth(req.json()))
+
+    async def distribution_inspect(req: Request) -> Response:
+        info = await images.distribution(req.params["name"], auth=req.headers.get("x-registry-auth"))
+        if not req.qbool("manifest"):  # Docker's shape; ?manifest=1 adds the raw manifest (kobako)
+            info.pop("Manifest", None)
+        return json_response(info)
+
+    router.add("POST", "/images/{name:path}/push", image_push)
+    router.add("POST", "/auth", system_auth)
+    router.add("GET", "/distribution/{name:path}/json", distribution_inspect)
     router.add("GET", "/images/json", image_list)
     router.add("POST", "/images/create", image_create, stream_body=True)
     router.add("POST", "/kobako/images/bootstrap", image_bootstrap)

@@ -21,6 +21,68 @@ def ram_in_bytes(s: str) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2) or "b"])
 
 
+_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+                   "m": 60_000_000_000, "h": 3_600_000_000_000}
+
+
+def go_duration_ns(s: str, flag: str) -> int:
+    """Go ``time.ParseDuration`` ("30s", "1m30s", "500ms", "0"), in nanoseconds."""
+    text = s.strip()
+    if text in ("0", ""):
+        return 0
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text.lstrip("+"):
+        raise CommandError(f'invalid argument "{s}" for "{flag}" flag: time: invalid duration "{s}"', 125)
+    return int(sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
+
+
+def nano_cpus(value: str) -> int:
+    try:
+        return int(round(float(value) * 1e9))
+    except ValueError:
+        raise CommandError(f'invalid argument "{value}" for "--cpus" flag', 125) from None
+
+
+def restart_policy(value: str) -> dict[str, Any]:
+    """docker/cli ``opts.ParseRestartPolicy``: "no", "always", "unless-stopped", "on-failure[:N]"."""
+    name, sep, count = value.partition(":")
+    policy: dict[str, Any] = {"Name": name, "MaximumRetryCount": 0}
+    if sep:
+        if not count.strip().lstrip("-").isdigit():
+            raise CommandError("invalid restart policy format: maximum retry count must be an integer", 125)
+        policy["MaximumRetryCount"] = int(count)
+    return policy
+
+
+def healthcheck(args: argparse.Namespace) -> dict[str, Any] | None:
+    """docker/cli: ``--health-*`` → Config.Healthcheck; ``--no-healthcheck`` → Test ["NONE"]."""
+    durations = {}
+    for attr, key, flag in (("health_interval", "Interval", "--health-interval"),
+                            ("health_timeout", "Timeout", "--health-timeout"),
+                            ("health_start_period", "StartPeriod", "--health-start-period"),
+                            ("health_start_interval", "StartInterval", "--health-start-interval")):
+        raw = getattr(args, attr)
+        if raw is not None:
+            ns = go_duration_ns(raw, flag)
+            if ns < 0:
+                raise CommandError(f"{flag} cannot be negative", 125)
+            durations[key] = ns
+    retries = args.health_retries or 0
+    have = bool(args.health_cmd or any(durations.values()) or retries)
+    if args.no_healthcheck:
+        if have:
+            raise CommandError("--no-healthcheck conflicts with --health-* options", 125)
+        return {"Test": ["NONE"]}
+    if not have:
+        return None
+    if retries < 0:
+        raise CommandError("--health-retries cannot be negative", 125)
+    hc: dict[str, Any] = {"Test": ["CMD-SHELL", args.health_cmd] if args.health_cmd else None,
+                          "Interval": 0, "Timeout": 0, "StartPeriod": 0, "StartInterval": 0, "Retries": retries}
+    hc.update(durations)
+    return hc
+
+
 def configure_create(p: argparse.ArgumentParser) -> None:
     p.add_argument("-d", "--detach", action="store_true", help="Run container in background and print container ID")
     p.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
@@ -42,6 +104,16 @@ def configure_create(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop-signal", help="Signal to stop the container")
     p.add_argument("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container")
     p.add_argument("--log-opt", action="append", default=[], help="Log driver options")
+    p.add_argument("--restart", default="no", help="Restart policy to apply when a container exits")
+    p.add_argument("--health-cmd", help="Command to run to check health")
+    p.add_argument("--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)")
+    p.add_argument("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
+    p.add_argument("--health-retries", type=int, help="Consecutive failures needed to report unhealthy")
+    p.add_argument("--health-start-period", help="Start period for the container to initialize before "
+                   "starting health-retries countdown (ms|s|m|h) (default 0s)")
+    p.add_argument("--health-start-interval", help="Time between running the check during the start period "
+                   "(ms|s|m|h) (default 0s)")
+    p.add_argument("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
     p.add_argument("-a", "--attach", action="append", default=[], help="Attach to STDIN, STDOUT or STDERR")
     p.add_argument("--help", action="help", help="Print usage")
     p.add_argument("image")
@@ -87,10 +159,10 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
     if args.memory_swap:
         host_config["MemorySwap"] = -1 if args.memory_swap == "-1" else ram_in_bytes(args.memory_swap)
     if args.cpus:
-        try:
-            host_config["NanoCpus"] = int(round(float(args.cpus) * 1e9))
-        except ValueError:
-            raise CommandError(f'invalid argument "{args.cpus}" for "--cpus" flag', 125) from None
+        host_config["NanoCpus"] = nano_cpus(args.cpus)
+    host_config["RestartPolicy"] = restart_policy(args.restart or "no")
+    if args.rm and host_config["RestartPolicy"]["Name"] not in ("", "no"):
+        raise CommandError("Conflicting options: cannot specify both --restart and --rm", 125)
     if args.pids_limit is not None:
         host_config["PidsLimit"] = args.pids_limit
     if args.log_opt:
@@ -124,6 +196,9 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         body["StopSignal"] = args.stop_signal
     if args.stop_timeout is not None:
         body["StopTimeout"] = args.stop_timeout
+    hc = healthcheck(args)
+    if hc is not None:
+        body["Healthcheck"] = hc
     return body
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 ALIASES = {"ls": "ps", "list": "ps", "remove": "rm"}
 SUBS = ["ls", "list", "ps", "run", "create", "start", "stop", "restart", "kill", "wait", "rm", "remove",
-        "logs", "inspect"]
+        "logs", "inspect", "prune", "top", "stats", "port", "diff", "pause", "unpause", "rename", "update",
+        "exec", "attach", "cp", "commit", "export"]
 ADD_HELP = True
 
 
@@ -20,7 +21,10 @@ def run(args: argparse.Namespace, client: Any) -> int:
     from kobako.cli.main import build_parser, load_command
 
     name = ALIASES.get(args.subcommand, args.subcommand)
-    module = load_command(name)
+    if name == "prune":
+        from kobako.cli.commands import container_prune as module
+    else:
+        module = load_command(name)  # type: ignore[assignment]
     rest = list(args.rest)
     if name == "inspect":
         rest = ["--type", "container", *rest]

@@ -27,8 +27,9 @@ def run(args: argparse.Namespace, client: Any) -> int:
         obj = None
         for kind in kinds:
             path = f"/containers/{name}/json" if kind == "container" else f"/images/{name}/json"
+            query = {"size": 1} if args.size and kind == "container" else None
             try:
-                obj = client.json("GET", path)
+                obj = client.json("GET", path, query=query)
                 break
             except DaemonError as exc:
                 if exc.status != 404:

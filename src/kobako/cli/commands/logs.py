@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import Any
 
 
@@ -19,21 +18,25 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def to_unix(value: str) -> str:
-    """The docker CLI's conversion of --since/--until: durations ago, RFC 3339 or unix seconds."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    if value and value[-1] in units and value[:-1].replace(".", "", 1).isdigit():
-        return f"{time.time() - float(value[:-1]) * units[value[-1]]:.9f}"
-    return value
+    """The docker CLI's conversion of --since/--until: Go durations ago, RFC 3339 or unix seconds."""
+    from kobako.cli._time import get_timestamp
+
+    return get_timestamp(value)
 
 
 def run(args: argparse.Namespace, client: Any) -> int:
     info = client.json("GET", f"/containers/{args.container}/json")
     query: dict[str, Any] = {"stdout": 1, "stderr": 1, "follow": int(args.follow), "tail": args.tail,
                              "timestamps": int(args.timestamps)}
-    if args.since:
-        query["since"] = to_unix(args.since)
-    if args.until:
-        query["until"] = to_unix(args.until)
+    from kobako.cli.main import CommandError
+
+    try:
+        if args.since:
+            query["since"] = to_unix(args.since)
+        if args.until:
+            query["until"] = to_unix(args.until)
+    except ValueError as exc:
+        raise CommandError(str(exc), 1) from None
     chunks = client.stream("GET", f"/containers/{info['Id']}/logs", query=query)
     out, err = sys.stdout.buffer, sys.stderr.buffer
     if info["Config"].get("Tty"):

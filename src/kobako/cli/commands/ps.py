@@ -39,8 +39,17 @@ def row(c: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
         "Labels": ",".join(f"{k}={v}" for k, v in (c.get("Labels") or {}).items()),
         "Mounts": "",
         "Networks": "",
-        "Size": "",
+        "Size": size_text(c) if "SizeRw" in c else "",
     }
+
+
+def size_text(c: dict[str, Any]) -> str:
+    """docker's SIZE column: the writable layer, and the whole rootfs as "virtual"."""
+    from kobako.cli.commands.stats import human_size
+
+    rw = human_size(int(c.get("SizeRw") or 0), 3)
+    root = int(c.get("SizeRootFs") or 0)
+    return f"{rw} (virtual {human_size(root, 3)})" if root > 0 else rw
 
 
 def run(args: argparse.Namespace, client: Any) -> int:
@@ -49,6 +58,8 @@ def run(args: argparse.Namespace, client: Any) -> int:
         k, _, v = f.partition("=")
         filters.setdefault(k, []).append(v)
     query: dict[str, Any] = {"all": int(args.all)}
+    if args.size:
+        query["size"] = 1
     if filters:
         query["filters"] = json.dumps(filters)
     limit = 1 if args.latest else args.last
@@ -59,7 +70,8 @@ def run(args: argparse.Namespace, client: Any) -> int:
         for c in items:
             print(c["Id"] if args.no_trunc else c["Id"][:12])
         return 0
-    out = format_rows(args.format, [row(c, args.no_trunc) for c in items], COLUMNS)
+    columns = COLUMNS + [("SIZE", "Size")] if args.size and not args.format else COLUMNS
+    out = format_rows(args.format, [row(c, args.no_trunc) for c in items], columns)
     if out:
         print(out)
     return 0

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import threading
 from typing import Any
 
 from kobako.cli.commands._opts import configure_create, create_container
@@ -30,28 +28,40 @@ def run(args: argparse.Namespace, client: Any) -> int:
 
 
 def attach_and_start(client: Any, cid: str, args: argparse.Namespace) -> int:
+    """Attach, wait, start, then stream until the container exits (or the user detaches)."""
+    from kobako.cli.commands._attach import Terminal, detach_key_bytes, proxy_signals, stream
+
+    detach_keys = getattr(args, "detach_keys", None)
+    if detach_keys:
+        detach_key_bytes(detach_keys)
+    tty = bool(args.tty)
     attach = client.hijack(
         "POST", f"/containers/{cid}/attach",
-        query={"stream": 1, "stdin": int(args.interactive), "stdout": 1, "stderr": 1},
+        query={"stream": 1, "stdin": int(args.interactive), "stdout": 1, "stderr": 1, "detachKeys": detach_keys},
     )
     waiter = client.stream("POST", f"/containers/{cid}/wait",
-                           query={"condition": "removed" if args.rm else "next-exit"})
+                           query={"condition": "removed" if getattr(args, "rm", False) else "next-exit"})
     try:
         client.json("POST", f"/containers/{cid}/start")
     except BaseException:
         attach.close()
         raise
-    restore = None
-    if args.tty and args.interactive and os.isatty(0):
-        restore = _raw_terminal(client, cid)
+
+    def resize(h: int, w: int) -> None:
+        client.request("POST", f"/containers/{cid}/resize", query={"h": h, "w": w})
+
+    undo = None
+    if not tty and str(getattr(args, "sig_proxy", "true")).lower() not in ("false", "0"):
+        undo = proxy_signals(lambda sig: client.request("POST", f"/containers/{cid}/kill", query={"signal": sig}))
     try:
-        if args.interactive:
-            threading.Thread(target=_pump_stdin, args=(attach,), daemon=True).start()
-        _copy_output(attach, bool(args.tty))
+        with Terminal(tty and args.interactive, resize if tty else None):
+            detached = stream(attach, tty=tty, stdin=bool(args.interactive), detach_keys=detach_keys)
     finally:
-        if restore:
-            restore()
+        if undo:
+            undo()
         attach.close()
+    if detached:
+        return 0
     body = b"".join(waiter)
     try:
         result = json.loads(body)
@@ -61,57 +71,3 @@ def attach_and_start(client: Any, cid: str, args: argparse.Namespace) -> int:
     if err:
         print(f"kobako: {err}", file=sys.stderr)
     return int(result.get("StatusCode", 125))
-
-
-def _pump_stdin(attach: Any) -> None:
-    try:
-        while True:
-            data = os.read(0, 65536)
-            if not data:
-                break
-            attach.sendall(data)
-    except OSError:
-        pass
-    try:
-        attach.shutdown_write()
-    except OSError:
-        pass
-
-
-def _copy_output(attach: Any, tty: bool) -> None:
-    out = sys.stdout.buffer
-    if tty or "raw-stream" in attach.content_type:
-        while True:
-            data = attach.recv(65536)
-            if not data:
-                return
-            out.write(data)
-            out.flush()
-    from kobako.client import demux
-
-    err = sys.stderr.buffer
-    for stream, data in demux(attach):
-        target = err if stream == 2 else out
-        target.write(data)
-        target.flush()
-
-
-def _raw_terminal(client: Any, cid: str) -> Any:
-    import shutil
-    import signal
-    import termios
-    import tty
-
-    old = termios.tcgetattr(0)
-    tty.setraw(0)
-
-    def resize(*_: object) -> None:
-        size = shutil.get_terminal_size()
-        try:
-            client.request("POST", f"/containers/{cid}/resize", query={"h": size.lines, "w": size.columns})
-        except OSError:
-            pass
-
-    resize()
-    signal.signal(signal.SIGWINCH, resize)
-    return lambda: termios.tcsetattr(0, termios.TCSADRAIN, old)

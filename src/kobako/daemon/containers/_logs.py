@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import struct
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -35,7 +36,8 @@ class LogOptions:
                  until: str | None, timestamps: bool, tty: bool) -> None:
         self.streams = {s for s, on in (("stdout", stdout), ("stderr", stderr)) if on}
         self.follow = follow
-        self.tail = -1 if tail in ("", "all", None) else max(0, int(tail))
+        # moby: anything but a number means "all"
+        self.tail = int(tail) if tail is not None and tail.lstrip("-").isdigit() and int(tail) >= 0 else -1
         self.since = parse_since(since)
         self.until = parse_since(until)
         self.timestamps = timestamps
@@ -72,9 +74,30 @@ def _files(path: Path) -> list[Path]:
     return [p for p in rotated if p.suffix[1:].isdigit()] + [path]
 
 
+def _successor(path: Path, ino: int) -> Path | None:
+    """The file written after the one with inode ``ino`` (None while that one is the live file):
+    the rotated files are renamed, so inodes follow a file through ``path`` → ``.1`` → ``.2``."""
+    files = _files(path)
+    inodes = []
+    for f in files:
+        try:
+            inodes.append(os.stat(f).st_ino)
+        except FileNotFoundError:
+            inodes.append(-1)
+    if inodes and inodes[-1] == ino:
+        return None
+    if ino in inodes:
+        later = files[inodes.index(ino) + 1:]
+    else:  # ours was rotated out of existence: every file left is newer
+        later = files
+    return next((f for f, i in zip(files, inodes, strict=True) if f in later and i != -1), None)
+
+
 def read_existing(path: Path, opts: LogOptions) -> tuple[list[bytes], int]:
-    """Everything logged so far (after tail/since/until), and the offset reached in the live file."""
-    out: deque[bytes] | list[bytes] = deque(maxlen=opts.tail) if opts.tail >= 0 else []
+    """Everything logged so far, rotated files first (oldest to newest), and the offset reached
+    in the live file.  As moby's json-file reader: ``tail`` picks the last N lines of the log
+    (whatever their stream), then streams and since/until filter them."""
+    lines: deque[bytes] | list[bytes] = deque(maxlen=opts.tail) if opts.tail >= 0 else []
     offset = 0
     for f in _files(path):
         try:
@@ -86,41 +109,70 @@ def read_existing(path: Path, opts: LogOptions) -> tuple[list[bytes], int]:
             end = data.rfind(b"\n") + 1
             data = data[:end]
             offset = end
-        for entry in _entries(iter(data.splitlines())):
-            chunk = opts.render(entry)
-            if chunk is not None:
-                out.append(chunk)
-    return list(out), offset
+        lines.extend(line for line in data.splitlines() if line.strip())
+    out = []
+    for entry in _entries(iter(lines)):
+        chunk = opts.render(entry)
+        if chunk is not None:
+            out.append(chunk)
+    return out, offset
 
 
 async def follow(path: Path, offset: int, opts: LogOptions,
-                 still_running: Callable[[], bool], changed: Callable[[], Awaitable[None]]) -> AsyncIterator[bytes]:
-    """New entries from ``offset`` until the container stops; polls the file at 50 ms."""
+                 still_running: Callable[[], bool],
+                 changed: Callable[[], Awaitable[None]]) -> AsyncIterator[bytes]:
+    """New entries from ``offset`` until the container stops (or ``until`` passes); polls at 50 ms.
+
+    The file being read is kept open: when the shim rotates it (renamed to ``.1``, a new file
+    at ``path``), its rest is read, then the next newer file from its start, so no line is lost
+    unless the writer rotates a file out of existence between two polls.
+    """
     buf = b""
-    while True:
-        running = still_running()
-        try:
-            with open(path, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                if size < offset:  # rotated: start at the beginning of the new file
-                    offset = 0
-                fh.seek(offset)
-                data = fh.read()
-        except FileNotFoundError:
+    fh = None
+    try:
+        while True:
+            running = still_running()
+            if fh is None:
+                try:
+                    fh = open(path, "rb")  # noqa: SIM115 - kept open across polls
+                    fh.seek(offset)
+                except FileNotFoundError:
+                    fh = None
             data = b""
-        if data:
-            offset += len(data)
-            buf += data
-            *lines, buf = buf.split(b"\n")
-            for entry in _entries(iter(lines)):
-                chunk = opts.render(entry)
-                if chunk is not None:
+            switched = False
+            if fh is not None:
+                if os.fstat(fh.fileno()).st_size < offset:  # truncated in place (max-file 1)
+                    offset = 0
+                    fh.seek(0)
+                data = fh.read()
+                offset += len(data)
+                if not data:
+                    nxt = _successor(path, os.fstat(fh.fileno()).st_ino)
+                    if nxt is not None:  # ours was rotated: finish it, go on with the next newer file
+                        data = fh.read()
+                        fh.close()
+                        fh, offset, switched = None, 0, True
+                        try:
+                            fh = open(nxt, "rb")  # noqa: SIM115
+                        except FileNotFoundError:
+                            pass
+            if data:
+                buf += data
+                *lines, buf = buf.split(b"\n")
+                for entry in _entries(iter(lines)):
                     if opts.until and parse_rfc3339(entry.get("time", "")) > opts.until:
                         return
-                    yield chunk
-        if not running:
-            return
-        try:
-            await asyncio.wait_for(changed(), 0.05)
-        except TimeoutError:
-            pass
+                    chunk = opts.render(entry)
+                    if chunk is not None:
+                        yield chunk
+            if switched:
+                continue  # a rotated file was finished: read the next one at once
+            if not running or (opts.until and time.time() > opts.until):
+                return
+            try:
+                await asyncio.wait_for(changed(), 0.05)
+            except TimeoutError:
+                pass
+    finally:
+        if fh is not None:
+            fh.close()

@@ -30,8 +30,10 @@ from kobako.ids import new_id
 from kobako.shim import ShimConfig, exit_path
 
 from ._names import random_name, validate_name
-from ._record import Container, now_rfc3339
-from ._spec import build_spec, command_of, merge_config
+from ._record import Container, now_rfc3339, parse_rfc3339
+from ._health import HealthMonitor, validate_healthcheck
+from ._restart import RestartManager, is_none, validate_policy
+from ._spec import build_spec, command_of, default_memory_swap, merge_config, merge_update, update_resources
 from .._events import EventBus
 from .._spawn import Spawner, shim_call, shim_connect
 
@@ -79,6 +81,10 @@ class ContainerManager:
         self._pending: dict[str, list[_PendingAttach]] = {}
         self._monitors: dict[str, asyncio.Task[None]] = {}
         self._starting: set[str] = set()
+        self._restarts: dict[str, RestartManager] = {}
+        self._restart_tasks: dict[str, asyncio.Task[None]] = {}
+        self.health = HealthMonitor(self._run_probe, lambda c, action: self.emit(c, action),
+                                    lambda c: asyncio.to_thread(c.save))
         self.root.mkdir(parents=True, exist_ok=True)
 
     # -- lookup ------------------------------------------------------------------------------
@@ -149,9 +155,17 @@ class ContainerManager:
         name = name or random_name(self.names)
         if not cfg.get("Hostname"):
             cfg["Hostname"] = cid[:12]
-        host_config.setdefault("NetworkMode", "none")
-        host_config.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
-        host_config.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+        # The docker CLI sends "default" and empty values; store what they mean here.
+        if host_config.get("NetworkMode") in (None, "", "default"):
+            host_config["NetworkMode"] = "none"
+        log_config = host_config.get("LogConfig") or {}
+        host_config["LogConfig"] = {"Type": log_config.get("Type") or "json-file",
+                                    "Config": log_config.get("Config") or {}}
+        host_config["RestartPolicy"] = validate_policy(host_config.get("RestartPolicy"))
+        if host_config.get("AutoRemove") and not is_none(host_config["RestartPolicy"]):
+            raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+        validate_healthcheck(cfg.get("Healthcheck"))
+        default_memory_swap(host_config)
         build_spec(cid, cfg, host_config, self.cgroup_parent)  # validates resources now, not at start
         root = self.root / cid
         c = Container(
@@ -185,13 +199,40 @@ class ContainerManager:
     # -- start ------------------------------------------------------------------------------------
     async def start(self, ref: str) -> None:
         c = self.get(ref)
-        if c.running or c.id in self._starting:
-            raise NotModified("container already started")
+        if c.id in self._starting:
+            raise NotModified("container is already running")
+        c.check_can_start()
         self._starting.add(c.id)
         try:
+            # A manual start: a fresh restart manager, the count and the manual stop forgotten (moby
+            # containerStart with resetRestartManager).
+            self._reset_restart_manager(c)
+            c.restart_count = 0
+            c.manually_stopped = False
             await self._start(c)
         finally:
             self._starting.discard(c.id)
+
+    async def _run_probe(self, c: Container, argv: list[str], timeout: float) -> tuple[int, bytes]:
+        """A healthcheck probe: ``argv`` in the container as its user, env and workdir (the exec path)."""
+        from ._probe import run_in_container
+
+        c.check_can_exec()
+        return await run_in_container(self, c, argv, timeout)
+
+    def _restart_manager(self, c: Container) -> RestartManager:
+        rm = self._restarts.get(c.id)
+        if rm is None:
+            rm = self._restarts[c.id] = RestartManager(c.host_config.get("RestartPolicy"), c.restart_count)
+        return rm
+
+    def _reset_restart_manager(self, c: Container) -> None:
+        rm = self._restarts.pop(c.id, None)
+        if rm is not None:
+            rm.cancel()
+        task = self._restart_tasks.pop(c.id, None)
+        if task is not None:
+            task.cancel()
 
     async def _start(self, c: Container) -> None:
         spec = build_spec(c.id, c.config, c.host_config, self.cgroup_parent)
@@ -231,7 +272,8 @@ class ContainerManager:
             await self._start_failed(c, exc)
             raise
         c.set_running(pid)
-        c.manually_stopped = False
+        c.manually_restarted = False
+        self.health.init(c)
         await asyncio.to_thread(c.save)
         self._notify(c)
         self.emit(c, "start")
@@ -272,19 +314,75 @@ class ContainerManager:
         except (OSError, ValueError):
             return None
 
-    async def _on_exit(self, c: Container, info: dict[str, Any] | None) -> None:
+    async def _on_exit(self, c: Container, info: dict[str, Any] | None, restoring: bool = False) -> None:
+        """moby ``handleContainerExit``: record the exit, then restart (policy) or stay exited."""
+        self.health.stop(c)
         if info is None:
-            c.set_exited(255, error="container shim disappeared; exit status unknown")
+            code, finished, oom, error = 255, None, False, "container shim disappeared; exit status unknown"
         else:
-            c.set_exited(int(info["exit_code"]), info.get("finished_at"), bool(info.get("oom_killed")))
+            code, finished, oom, error = (int(info["exit_code"]), info.get("finished_at"),
+                                          bool(info.get("oom_killed")), "")
+        ran_for = parse_rfc3339(finished or now_rfc3339()) - parse_rfc3339(c.state["StartedAt"])
+        delay = None
+        if not c.removing and not restoring:  # at daemon start, restore() applies the policy itself
+            delay = self._restart_manager(c).should_restart(code, c.manually_stopped, ran_for)
+        if delay is not None:
+            c.restart_count += 1
+            c.set_restarting(code, finished, oom)
+        else:
+            c.set_exited(code, finished, oom, error)
         await asyncio.to_thread(c.save)
         exit_path(self.exec_root, c.id).unlink(missing_ok=True)
         self._notify(c)
         if c.state.get("OOMKilled"):
             self.emit(c, "oom")
-        self.emit(c, "die", exitCode=str(c.state["ExitCode"]))
-        if c.host_config.get("AutoRemove"):
+        self.emit(c, "die", exitCode=str(code), execDuration=str(int(max(ran_for, 0))))
+        if delay is not None:
+            self._restart_tasks[c.id] = asyncio.create_task(self._restart_after(c, delay))
+        elif c.host_config.get("AutoRemove") and not c.manually_restarted:
             await self._remove(c)
+
+    async def _restart_after(self, c: Container, delay: float) -> None:
+        """The restart manager's wait, then a start that keeps the count (state "restarting" meanwhile)."""
+        try:
+            await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            if self._restart_tasks.get(c.id) is asyncio.current_task():
+                del self._restart_tasks[c.id]
+            return
+        if not c.restarting or c.removed:
+            self._restart_tasks.pop(c.id, None)
+            return
+        self._starting.add(c.id)
+        try:
+            await self._start(c)
+        except KobakoError as exc:
+            log.warning("container %s: restart failed: %s", c.id[:12], exc)
+            if c.restarting:
+                c.set_stopped_from_restarting()
+                await asyncio.to_thread(c.save)
+                self._notify(c)
+        finally:
+            self._starting.discard(c.id)
+            if self._restart_tasks.get(c.id) is asyncio.current_task():
+                del self._restart_tasks[c.id]
+
+    async def _cancel_restart(self, c: Container) -> None:
+        """A stop/kill/rm of a container waiting to restart: it stays exited (moby ExitOnNext)."""
+        self._restart_manager(c).cancel()
+        task = self._restart_tasks.pop(c.id, None)
+        if task is not None:
+            if c.id in self._starting:
+                # The restart's start is under way: let it finish; the caller then signals the
+                # process it made (a start is never cut in half).
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.shield(task)
+            else:
+                task.cancel()
+        if c.restarting:
+            c.set_stopped_from_restarting()
+            await asyncio.to_thread(c.save)
+            self._notify(c)
 
     # -- wait ---------------------------------------------------------------------------------------
     async def wait(self, ref: str, condition: str = "not-running") -> dict[str, Any]:
@@ -299,7 +397,7 @@ class ContainerManager:
             elif condition == "next-exit":
                 if c.exit_seq > seq:
                     break
-            elif not c.running and c.id not in self._starting:
+            elif (not c.running and c.id not in self._starting) or c.exit_seq > seq:
                 break
             await self._changed(c)
         # A failed start is reported by the start request itself (State.Error keeps it for inspect);
@@ -308,33 +406,154 @@ class ContainerManager:
 
     # -- signals ------------------------------------------------------------------------------------
     async def kill(self, ref: str, sig: str | int | None = None) -> None:
+        """moby ``killWithSignal``: a stop-like signal cancels restarts and thaws a paused container."""
+        signo = parse_signal(sig)
         c = self.get(ref)
         c.check_can_kill()
-        signo = parse_signal(sig)
+        seq = c.exit_seq
+        await self._signal(c, signo)
+        if signo == signals.SIGKILL and c.alive:
+            # moby ``kill``: wait (up to 10 s) for the exit, so `kill` then `inspect` sees it exited.
+            await self._wait_exit(c, seq, 10)
+
+    async def _signal(self, c: Container, signo: int) -> None:
+        stop_sig = c.config.get("StopSignal")
+        stop_like = signo == signals.SIGKILL or not stop_sig or parse_signal(stop_sig) == signo
         c.manually_stopped = True
-        await shim_call(self.exec_root, c.id, {"op": "kill", "signal": signo})
+        await asyncio.to_thread(c.save)
+        if stop_like:
+            await self._cancel_restart(c)
+        if not c.alive:
+            return  # it was restarting: cancelling the restart was the whole job
+        with contextlib.suppress(Unavailable):
+            await shim_call(self.exec_root, c.id, {"op": "kill", "signal": signo})
+        if stop_like and c.paused:
+            # The signal is queued in the frozen tasks; thawing delivers it (moby: task.Resume).
+            await self._thaw(c)
         self.emit(c, "kill", signal=str(signo))
 
     async def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
         c = self.get(ref)
         if not c.running:
-            raise NotModified("container already stopped")
+            raise NotModified("container is already stopped")
+        await self._stop(c, timeout, sig)
+
+    async def _stop(self, c: Container, timeout: int | None = None, sig: str | None = None) -> None:
+        """moby ``containerStop``: the stop signal, ``timeout`` seconds, then SIGKILL."""
         stop_sig = parse_signal(sig or c.config.get("StopSignal") or "SIGTERM")
         if timeout is None:
             timeout = c.config.get("StopTimeout")
             timeout = 10 if timeout is None else int(timeout)
         seq = c.exit_seq
-        c.manually_stopped = True
-        await asyncio.to_thread(c.save)
-        with contextlib.suppress(Unavailable):
-            await shim_call(self.exec_root, c.id, {"op": "kill", "signal": stop_sig})
-        self.emit(c, "kill", signal=str(stop_sig))
-        if not await self._wait_exit(c, seq, None if timeout < 0 else timeout):
-            with contextlib.suppress(Unavailable):
-                await shim_call(self.exec_root, c.id, {"op": "kill", "signal": signals.SIGKILL})
-            self.emit(c, "kill", signal=str(int(signals.SIGKILL)))
+        await self._signal(c, stop_sig)
+        if c.alive and not await self._wait_exit(c, seq, None if timeout < 0 else timeout):
+            await self._signal(c, signals.SIGKILL)
             await self._wait_exit(c, seq, None)
         self.emit(c, "stop")
+
+    async def restart(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        """moby ``containerRestart``: stop when running (paused too), start, event "restart"."""
+        c = self.get(ref)
+        if c.running:
+            c.manually_restarted = True
+            await self._stop(c, timeout, sig)
+        await self.start(c.id)
+        self.emit(c, "restart")
+
+    # -- pause ----------------------------------------------------------------------------------------
+    def _cgroup(self, c: Container) -> Any:
+        from kobako.runtime import cgroup_manager
+
+        return cgroup_manager(f"{self.cgroup_parent.rstrip('/')}/{c.id}", Path(self.cgroup_root))
+
+    async def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        c.check_can_pause()
+        try:
+            await asyncio.to_thread(self._cgroup(c).freeze)
+        except (OSError, TimeoutError) as exc:
+            raise SystemError_(f"cannot pause container {c.id}: {exc}") from None
+        c.set_paused(True)
+        self.health.stop(c)
+        await asyncio.to_thread(c.save)
+        self._notify(c)
+        self.emit(c, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        c.check_can_unpause()
+        await self._thaw(c)
+
+    async def _thaw(self, c: Container) -> None:
+        try:
+            await asyncio.to_thread(self._cgroup(c).thaw)
+        except (OSError, TimeoutError) as exc:
+            raise SystemError_(f"Cannot unpause container {c.id}: {exc}") from None
+        if not c.paused:
+            return
+        c.set_paused(False)
+        self.health.resume(c)
+        await asyncio.to_thread(c.save)
+        self._notify(c)
+        self.emit(c, "unpause")
+
+    # -- rename / update -------------------------------------------------------------------------------
+    async def rename(self, ref: str, new_name: str) -> None:
+        if not ref or not new_name:
+            raise InvalidArgument("Neither old nor new names may be empty")
+        c = self.get(ref)
+        if new_name.lstrip("/") == c.name:
+            raise InvalidArgument("Renaming a container with the same name as its current name")
+        try:
+            name = validate_name(new_name)
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"Error when allocating new name: {exc}") from None
+        if name in self.names:
+            raise Conflict(
+                f'Error when allocating new name: Conflict. The container name "/{name}" is already in use by '
+                f'container "{self.names[name]}". You have to remove (or rename) that container to be able '
+                "to reuse that name."
+            )
+        old = c.name
+        self.names[name] = c.id
+        c.name = name
+        try:
+            await asyncio.to_thread(c.save)
+        except BaseException:
+            c.name = old
+            del self.names[name]
+            raise
+        if self.names.get(old) == c.id:
+            del self.names[old]
+        self.emit(c, "rename", oldName="/" + old)
+
+    async def update(self, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+        """moby ``ContainerUpdate``: resources into HostConfig and the live cgroup; the restart policy."""
+        from ._spec import resources
+
+        if not isinstance(body, dict):
+            raise InvalidArgument("update config must be a JSON object")
+        c = self.get(ref)
+        c.check_can_update()
+        new_hc = merge_update(c.host_config, body)
+        try:
+            resources(new_hc)  # the same validation as create
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"Cannot update container {c.id}: {exc}") from None
+        changed = update_resources(body, new_hc)
+        old_hc = c.host_config
+        c.host_config = new_hc
+        if c.alive and changed:
+            try:
+                await asyncio.to_thread(self._cgroup(c).update, changed)
+            except OSError as exc:
+                c.host_config = old_hc
+                raise SystemError_(f"Cannot update container {c.id}: {exc}") from None
+        await asyncio.to_thread(c.save)
+        if (body.get("RestartPolicy") or {}).get("Name"):
+            self._restart_manager(c).set_policy(new_hc["RestartPolicy"])
+        self.emit(c, "update")
+        return {"Warnings": []}
 
     async def _wait_exit(self, c: Container, seq: int, timeout: float | None) -> bool:
         async def until_exit() -> None:
@@ -349,19 +568,26 @@ class ContainerManager:
 
     async def resize(self, ref: str, h: int, w: int) -> None:
         c = self.get(ref)
-        if not c.running:
-            raise Conflict(f"Container {c.id} is not running")
+        if not c.alive:
+            raise Conflict(f"container {c.id} is not running")
         await shim_call(self.exec_root, c.id, {"op": "resize", "h": h, "w": w})
 
     # -- remove ---------------------------------------------------------------------------------------
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
-        c.check_can_remove(force)
+        c.check_can_remove(force, ref)
         if c.running:
+            # moby cleanupContainer: SIGKILL (which thaws a paused container, and cancels a pending
+            # restart), then wait for the exit.
             seq = c.exit_seq
-            with contextlib.suppress(Unavailable):
-                await shim_call(self.exec_root, c.id, {"op": "kill", "signal": signals.SIGKILL})
-            await self._wait_exit(c, seq, 10)
+            c.set_removing()
+            try:
+                await self._signal(c, signals.SIGKILL)
+                if c.alive:
+                    await self._wait_exit(c, seq, 10)
+            except BaseException:
+                c.removing = False
+                raise
         if c.removed:
             return
         await self._remove(c)
@@ -369,6 +595,10 @@ class ContainerManager:
     async def _remove(self, c: Container) -> None:
         if c.removed or c.id not in self.containers:
             return
+        self._reset_restart_manager(c)
+        self._restarts.pop(c.id, None)
+        self.health.stop(c)
+        c.set_removing()
         c.removed = True
         self.containers.pop(c.id, None)
         if self.names.get(c.name) == c.id:
@@ -379,11 +609,15 @@ class ContainerManager:
 
     # -- attach ---------------------------------------------------------------------------------------
     async def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool,
-                     reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                     reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     detach_keys: str | None = None) -> None:
         """Relay a hijacked client connection to the shim's stream (stdcopy or raw tty bytes)."""
+        from ._stream import parse_detach_keys, relay
+
         c = self.get(ref)
+        keys = parse_detach_keys(detach_keys) if c.config.get("Tty") else None
         pending: _PendingAttach | None = None
-        if not c.running:
+        if not c.alive:
             # Attached before start (docker run, docker start -a): wait for the next start.
             pending = _PendingAttach()
             self._pending.setdefault(c.id, []).append(pending)
@@ -403,7 +637,8 @@ class ContainerManager:
             if pending:
                 pending.ready.set_result(None)
                 pending = None
-            await _relay(reader, writer, sreader, swriter, stdin)
+            if await relay(reader, writer, sreader, swriter, stdin=stdin, detach_keys=keys):
+                self.emit(c, "detach")
         finally:
             if pending and not pending.ready.done():
                 pending.ready.set_result(None)
@@ -434,6 +669,9 @@ class ContainerManager:
 
     # -- restore ------------------------------------------------------------------------------------------
     async def restore(self) -> None:
+        """Reconnect to live shims, record exits that happened while kobakod was down, then start what
+        the restart policies say (moby ``restore``: ``always``, ``unless-stopped`` not stopped by hand,
+        ``on-failure`` after a failure under its limit; only containers that were started before)."""
         for d in sorted(self.root.iterdir()) if self.root.exists() else []:
             if not (d / "config.v2.json").exists():
                 shutil.rmtree(d, ignore_errors=True)  # a create that crashed before its record
@@ -445,19 +683,39 @@ class ContainerManager:
                 continue
             self.containers[c.id] = c
             self.names[c.name] = c.id
+            if c.restarting:
+                # kobakod died while a restart was pending: the process is gone, its exit recorded.
+                c.set_stopped_from_restarting()
+                await asyncio.to_thread(c.save)
+                continue
             if not c.running:
                 continue
             try:
                 await shim_call(self.exec_root, c.id, {"op": "state"})
             except (KobakoError, OSError):
-                await self._on_exit(c, self._read_exit_file(c))
+                await self._on_exit(c, self._read_exit_file(c), restoring=True)
                 continue
             self._monitors[c.id] = asyncio.create_task(self._monitor(c))
+            if not c.paused:
+                self.health.init(c)
+        for c in list(self.containers.values()):
+            if c.running or c.state.get("StartedAt", "").startswith("0001-") or c.removed:
+                continue
+            ran_for = parse_rfc3339(c.state["FinishedAt"]) - parse_rfc3339(c.state["StartedAt"])
+            probe = RestartManager(c.host_config.get("RestartPolicy"), c.restart_count)
+            if probe.should_restart(int(c.state["ExitCode"]), c.manually_stopped, ran_for) is None:
+                continue
+            try:
+                await self.start(c.id)
+            except KobakoError as exc:
+                log.error("container %s: restart at daemon start failed: %s", c.id[:12], exc)
 
     async def shutdown(self) -> None:
-        for task in list(self._monitors.values()):
+        for task in list(self._monitors.values()) + list(self._restart_tasks.values()):
             task.cancel()
         self._monitors.clear()
+        self._restart_tasks.clear()
+        self.health.shutdown()
 
 
 async def _relay(creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kobako.errors import Conflict
+from kobako.errors import Conflict, NotModified
 from kobako.fsutil import atomic_write_json, read_json
 from kobako.units import human_duration
 
@@ -70,6 +70,8 @@ class Container:
     # in memory only
     exit_seq: int = 0
     removed: bool = False
+    removing: bool = False
+    manually_restarted: bool = False
 
     # -- persistence ----------------------------------------------------------------------
     @property
@@ -124,7 +126,9 @@ class Container:
             manually_stopped=obj.get("HasBeenManuallyStopped", False),
         )
 
-    # -- state predicates -------------------------------------------------------------------
+    # -- state predicates (youki state.rs style: a wrong-state request is a Conflict here, once) ----
+    # Docker's flags: Running stays true while Paused or Restarting (moby container/state.go), so
+    # "running" below means Docker's Running; "alive" means a container process exists right now.
     @property
     def status(self) -> str:
         return str(self.state["Status"])
@@ -133,16 +137,71 @@ class Container:
     def running(self) -> bool:
         return bool(self.state["Running"])
 
-    def check_can_remove(self, force: bool) -> None:
+    @property
+    def paused(self) -> bool:
+        return bool(self.state.get("Paused"))
+
+    @property
+    def restarting(self) -> bool:
+        return bool(self.state.get("Restarting"))
+
+    @property
+    def alive(self) -> bool:
+        return self.running and not self.restarting
+
+    @property
+    def dead(self) -> bool:
+        return bool(self.state.get("Dead"))
+
+    def check_can_start(self) -> None:
+        """moby ``validateState``: paused is a conflict, running (or restarting) is "not modified"."""
+        if self.paused:
+            raise Conflict("cannot start a paused container, try unpause instead")
+        if self.running:
+            raise NotModified("container is already running")
+        if self.removing or self.dead:
+            raise Conflict("container is marked for removal and cannot be started")
+
+    def check_can_remove(self, force: bool, ref: str | None = None) -> None:
+        name = ref or self.name
+        if self.removing:
+            raise Conflict(f"removal of container {name} is already in progress")
         if self.running and not force:
+            if self.paused:
+                raise Conflict(f'cannot remove container "{name}": container is paused and must be unpaused first')
             raise Conflict(
-                f"cannot remove container \"/{self.name}\": container is running: "
+                f'cannot remove container "{name}": container is {self.status}: '
                 "stop the container before removing or force remove"
             )
 
     def check_can_kill(self) -> None:
         if not self.running:
-            raise Conflict(f"Container {self.id} is not running")
+            raise Conflict(f"container {self.id} is not running")
+
+    def check_can_pause(self) -> None:
+        if not self.running:
+            raise Conflict(f"container {self.id} is not running")
+        if self.paused:
+            raise Conflict(f"Container {self.id} is already paused")
+        if self.restarting:
+            raise Conflict(f"Container {self.id} is restarting, wait until the container is running")
+
+    def check_can_unpause(self) -> None:
+        if not self.paused:
+            raise Conflict(f"Container {self.id} is not paused")
+
+    def check_can_exec(self, ref: str | None = None) -> None:
+        """For exec (and healthcheck probes): moby ``getActiveContainer`` (``ref`` as the client named it)."""
+        if not self.running:
+            raise Conflict(f"container {self.id} is not running")
+        if self.paused:
+            raise Conflict(f"Container {ref or self.id} is paused, unpause the container before exec")
+        if self.restarting:
+            raise Conflict(f"Container {self.id} is restarting, wait until the container is running")
+
+    def check_can_update(self) -> None:
+        if self.removing or self.dead:
+            raise Conflict(f'Cannot update container {self.id}: container is marked for removal and cannot be "update"')
 
     # -- state transitions --------------------------------------------------------------------
     def set_running(self, pid: int) -> None:
@@ -151,6 +210,9 @@ class Container:
             Pid=pid, ExitCode=0, Error="", StartedAt=now_rfc3339(),
         )
 
+    def set_paused(self, paused: bool) -> None:
+        self.state.update(Paused=paused, Status="paused" if paused else "running")
+
     def set_exited(self, code: int, finished_at: str | None = None, oom: bool = False, error: str = "") -> None:
         self.state.update(
             Status="exited", Running=False, Paused=False, Restarting=False, OOMKilled=oom,
@@ -158,26 +220,59 @@ class Container:
         )
         self.exit_seq += 1
 
+    def set_restarting(self, code: int, finished_at: str | None = None, oom: bool = False) -> None:
+        """moby ``SetRestarting``: still Running for every other check, no process, stop waiters told."""
+        self.state.update(
+            Status="restarting", Running=True, Paused=False, Restarting=True, OOMKilled=oom,
+            Pid=0, ExitCode=code, FinishedAt=finished_at or now_rfc3339(),
+        )
+        self.exit_seq += 1
+
+    def set_stopped_from_restarting(self) -> None:
+        """A restart that will not happen (cancelled, or the start failed): exited with the last code."""
+        self.state.update(Status="exited", Running=False, Paused=False, Restarting=False, Pid=0)
+        self.exit_seq += 1
+
     def set_start_failed(self, code: int, error: str) -> None:
         self.state.update(Status="created" if self.state["StartedAt"] == ZERO_TIME else "exited",
-                          ExitCode=code, Error=error, Running=False, Pid=0)
+                          ExitCode=code, Error=error, Running=False, Restarting=False, Paused=False, Pid=0)
         self.exit_seq += 1
+
+    def set_removing(self) -> None:
+        self.removing = True
+        self.state["Status"] = "removing"
+
+    def set_dead(self, error: str) -> None:
+        """Removal failed half-way: moby marks the container Dead and keeps the error."""
+        self.removing = False
+        self.state.update(Status="dead", Dead=True, Running=False, Error=error)
 
     # -- views ------------------------------------------------------------------------------
     def human_status(self) -> str:
-        s = self.status
-        if s == "running":
-            return "Up " + human_duration(time.time() - parse_rfc3339(self.state["StartedAt"]))
-        if s == "paused":
-            return "Up " + human_duration(time.time() - parse_rfc3339(self.state["StartedAt"])) + " (Paused)"
-        if s == "exited":
-            if self.state["FinishedAt"] == ZERO_TIME:
-                return "Created"
-            ago = human_duration(time.time() - parse_rfc3339(self.state["FinishedAt"]))
-            return f"Exited ({self.state['ExitCode']}) {ago} ago"
-        if s == "created":
+        """moby ``State.String``."""
+        st = self.state
+        if st["Running"]:
+            up = human_duration(time.time() - parse_rfc3339(st["StartedAt"]))
+            if st.get("Paused"):
+                return f"Up {up} (Paused)"
+            if st.get("Restarting"):
+                ago = human_duration(time.time() - parse_rfc3339(st["FinishedAt"]))
+                return f"Restarting ({st['ExitCode']}) {ago} ago"
+            health = st.get("Health")
+            if health:
+                hs = health.get("Status") or "starting"
+                return f"Up {up} ({'health: starting' if hs == 'starting' else hs})"
+            return f"Up {up}"
+        if self.removing:
+            return "Removal In Progress"
+        if st.get("Dead"):
+            return "Dead"
+        if st["StartedAt"] == ZERO_TIME:
             return "Created"
-        return s.capitalize()
+        if st["FinishedAt"] == ZERO_TIME:
+            return ""
+        ago = human_duration(time.time() - parse_rfc3339(st["FinishedAt"]))
+        return f"Exited ({st['ExitCode']}) {ago} ago"
 
     def command_string(self) -> str:
         parts = [self.path, *self.args] if self.path else list(self.args)
@@ -195,7 +290,7 @@ class Container:
             "Labels": self.config.get("Labels") or {},
             "State": self.status,
             "Status": self.human_status(),
-            "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode") or "none"},
+            "HostConfig": {"NetworkMode": host_config_view(self.host_config)["NetworkMode"]},
             "NetworkSettings": {"Networks": {}},
             "Mounts": [],
         }
@@ -220,7 +315,7 @@ class Container:
             "ProcessLabel": "",
             "AppArmorProfile": "",
             "ExecIDs": None,
-            "HostConfig": self.host_config,
+            "HostConfig": host_config_view(self.host_config),
             "GraphDriver": {"Name": "overlay", "Data": {}},
             "Mounts": [],
             "Config": self.config,
@@ -245,3 +340,39 @@ class Container:
                 "Networks": {},
             },
         }
+
+
+# What dockerd fills in a container's HostConfig when the client left it out (moby's defaults
+# for a plain ``docker run``), so tools reading ``docker inspect`` find every field.
+HOST_CONFIG_DEFAULTS: dict[str, Any] = {
+    "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
+    "NetworkMode": "none", "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+    "AutoRemove": False, "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0], "CapAdd": None,
+    "CapDrop": None, "CgroupnsMode": "private", "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None,
+    "GroupAdd": None, "IpcMode": "private", "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": "",
+    "Privileged": False, "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": None, "UTSMode": "",
+    "UsernsMode": "", "ShmSize": 67108864, "Runtime": "kobako", "Isolation": "", "CpuShares": 0, "Memory": 0,
+    "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": [],
+    "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "CpuPeriod": 0,
+    "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "",
+    "Devices": [], "DeviceCgroupRules": None, "DeviceRequests": None, "MemoryReservation": 0, "MemorySwap": 0,
+    "MemorySwappiness": None, "OomKillDisable": None, "PidsLimit": None, "Ulimits": [], "CpuCount": 0,
+    "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+}
+
+
+def host_config_view(host_config: dict[str, Any]) -> dict[str, Any]:
+    """The stored HostConfig over docker's defaults; ``NetworkMode: default`` is what kobako
+    gives without networking (a private netns with only lo), i.e. ``none``."""
+    view = {**HOST_CONFIG_DEFAULTS, **{k: v for k, v in host_config.items() if v is not None or k not in
+                                       HOST_CONFIG_DEFAULTS}}
+    if view.get("NetworkMode") in ("", "default", None):
+        view["NetworkMode"] = "none"
+    log = dict(view.get("LogConfig") or {})
+    if not log.get("Type"):  # the docker CLI sends {"Type": ""}; dockerd fills the default driver
+        view["LogConfig"] = {"Type": "json-file", "Config": log.get("Config") or {}}
+    restart = dict(view.get("RestartPolicy") or {})
+    if not restart.get("Name"):
+        retries = int(restart.get("MaximumRetryCount") or 0)
+        view["RestartPolicy"] = {"Name": "no", "MaximumRetryCount": retries}
+    return view

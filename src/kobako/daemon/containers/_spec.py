@@ -14,12 +14,22 @@ def merge_config(body: dict[str, Any], image_config: dict[str, Any]) -> dict[str
     """The container's effective Config: the request's fields over the image's, as dockerd merges."""
     img = image_config.get("config") or image_config.get("Config") or {}
     cfg = dict(body)
-    for key in ("Cmd", "Entrypoint", "WorkingDir", "User", "StopSignal", "Healthcheck", "ExposedPorts",
+    reset_entrypoint = body.get("Entrypoint") == [""]  # `--entrypoint ""`: no entrypoint at all
+    if reset_entrypoint:
+        cfg["Entrypoint"] = None
+    for key in ("Cmd", "Entrypoint", "WorkingDir", "User", "StopSignal", "ExposedPorts",
                 "Volumes", "Shell", "OnBuild"):
+        if key == "Entrypoint" and reset_entrypoint:
+            continue
         if not cfg.get(key) and img.get(key):
             cfg[key] = img[key]
-    if body.get("Entrypoint"):
-        # An Entrypoint given at create time drops the image's Cmd, as in Docker.
+    from ._health import merge_healthcheck
+
+    hc = merge_healthcheck(body.get("Healthcheck"), img.get("Healthcheck"))
+    if hc:
+        cfg["Healthcheck"] = hc
+    if body.get("Entrypoint") or reset_entrypoint:
+        # An Entrypoint given (or reset) at create time drops the image's Cmd, as in Docker.
         cfg["Cmd"] = body.get("Cmd") or None
     env: dict[str, str] = {}
     for item in list(img.get("Env") or []) + list(body.get("Env") or []):
@@ -119,3 +129,74 @@ def build_spec(
     if host_config.get("ReadonlyRootfs"):
         spec["root"]["readonly"] = True
     return spec
+
+
+# -- update (moby container_unix.go UpdateContainer) ------------------------------------------------
+_INT_FIELDS = ("BlkioWeight", "CpuShares", "NanoCpus", "CpuPeriod", "CpuQuota", "Memory", "MemorySwap",
+               "MemoryReservation")
+
+
+def default_memory_swap(host_config: dict[str, Any]) -> None:
+    """moby ``adaptContainerSettings``: MemorySwap defaults to twice Memory, and is recorded so."""
+    if int(host_config.get("Memory") or 0) > 0 and int(host_config.get("MemorySwap") or 0) == 0:
+        host_config["MemorySwap"] = int(host_config["Memory"]) * 2
+
+
+def merge_update(host_config: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """The HostConfig after ``POST /containers/{id}/update``; raises Conflict as moby does."""
+    from kobako.errors import Conflict
+
+    from ._restart import is_none, validate_policy
+
+    def num(d: dict[str, Any], key: str) -> int:
+        try:
+            return int(d.get(key) or 0)
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"invalid value for {key}: {d.get(key)!r}") from None
+
+    cur = host_config
+    conflicts = (
+        ("NanoCpus", "CpuPeriod", "Nano CPUs cannot be updated as CPU Period has already been set"),
+        ("NanoCpus", "CpuQuota", "Nano CPUs cannot be updated as CPU Quota has already been set"),
+        ("CpuPeriod", "NanoCpus", "CPU Period cannot be updated as NanoCPUs has already been set"),
+        ("CpuQuota", "NanoCpus", "CPU Quota cannot be updated as NanoCPUs has already been set"),
+    )
+    for new_key, old_key, msg in conflicts:
+        if num(body, new_key) > 0 and num(cur, old_key) > 0:
+            raise Conflict(f"Conflicting options: {msg}")
+    new = dict(cur)
+    for key in _INT_FIELDS:
+        if num(body, key) != 0:
+            if key == "Memory" and num(body, "Memory") > num(cur, "MemorySwap") and num(body, "MemorySwap") == 0:
+                raise Conflict("Memory limit should be smaller than already set memoryswap limit, "
+                               "update the memoryswap at the same time")
+            new[key] = num(body, key)
+    for key in ("CpusetCpus", "CpusetMems"):
+        if body.get(key):
+            new[key] = body[key]
+    if body.get("PidsLimit") is not None:
+        new["PidsLimit"] = num(body, "PidsLimit")
+    policy = body.get("RestartPolicy") or {}
+    if policy.get("Name"):
+        policy = validate_policy(policy)
+        if cur.get("AutoRemove") and not is_none(policy):
+            raise Conflict("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        new["RestartPolicy"] = policy
+    return new
+
+
+def update_resources(body: dict[str, Any], host_config: dict[str, Any]) -> dict[str, Any]:
+    """The OCI ``linux.resources`` to write to a live cgroup for the fields the update names."""
+    full = resources(host_config)
+    out: dict[str, Any] = {}
+    if int(body.get("Memory") or 0) or int(body.get("MemorySwap") or 0):
+        mem = dict(full.get("memory") or {})
+        if int(host_config.get("MemorySwap") or 0) < 0:
+            mem["swap"] = -1
+        out["memory"] = mem
+    if any(int(body.get(k) or 0) for k in ("NanoCpus", "CpuPeriod", "CpuQuota", "CpuShares")):
+        out["cpu"] = dict(full.get("cpu") or {})
+    if body.get("PidsLimit") is not None:
+        limit = int(body.get("PidsLimit") or 0)
+        out["pids"] = {"limit": limit if limit > 0 else 0}
+    return out

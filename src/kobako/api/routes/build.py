@@ -1,0 +1,124 @@
+"""Build routes: ``POST /build`` (the legacy builder protocol) and ``POST /build/prune``.
+
+The context tar is spooled to a temporary file, then the build runs as a task whose progress
+(``{"stream": …}``, ``{"aux": {"ID": …}}``) is relayed line by line; a failure becomes the last
+line, ``{"errorDetail": {"message": …}, "error": …}``, as dockerd writes it (the HTTP status
+is already 200 by then). A client that goes away cancels the build.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from kobako.api.jsonstream import aux_line, error_line, stream_line
+from kobako.api.request import Request
+from kobako.api.response import Response, StreamResponse, json_response
+from kobako.api.router import Router
+from kobako.errors import InvalidArgument, KobakoError
+
+log = logging.getLogger("kobako.build")
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    if "stream" in obj:
+        return stream_line(obj["stream"])
+    if "aux" in obj:
+        return aux_line(obj["aux"])
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\r\n"
+
+
+def _json_map(req: Request, name: str) -> dict[str, Any]:
+    value = req.qjson(name, {})
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"invalid {name}: expected a JSON object")
+    return value
+
+
+def build_options(req: Request) -> dict[str, Any]:
+    """The query as ``kobako.build.BuildOptions`` fields."""
+    if req.q("remote"):
+        raise InvalidArgument("remote build contexts are not supported; send the context as the request body")
+    cache_from = req.qjson("cachefrom", []) or []
+    return dict(
+        dockerfile=req.q("dockerfile") or "Dockerfile",
+        tags=[t for t in req.qlist("t") if t],
+        build_args={str(k): (None if v is None else str(v)) for k, v in _json_map(req, "buildargs").items()},
+        labels={str(k): str(v) for k, v in _json_map(req, "labels").items()},
+        target=req.q("target") or "",
+        no_cache=req.qbool("nocache"),
+        cache_from=[str(c) for c in cache_from] if isinstance(cache_from, list) else [],
+        network=req.q("networkmode") or "",
+        quiet=req.qbool("q"),
+        pull=req.qbool("pull"),
+    )
+
+
+async def _spool(req: Request) -> str:
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="kobako-build-")
+    try:
+        async for chunk in req.stream():
+            await asyncio.to_thread(os.write, fd, chunk)
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    os.close(fd)
+    return path
+
+
+def add_build_routes(router: Router, builds: Any) -> None:
+    """``builds``: ``build(tar_path, options, emit)``, ``prune()``, ``history(name)``."""
+
+    async def image_build(req: Request) -> StreamResponse:
+        opts = build_options(req)
+        builds.validate(opts)  # a bad tag is a 400 before anything is read or built
+        path = await _spool(req)
+
+        async def progress() -> AsyncIterator[bytes]:
+            queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+            task = asyncio.create_task(builds.build(path, opts, queue.put_nowait))
+            try:
+                while True:
+                    getter = asyncio.ensure_future(queue.get())
+                    done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                    if getter in done:
+                        yield _line(getter.result())
+                        continue
+                    getter.cancel()
+                    while not queue.empty():
+                        yield _line(queue.get_nowait())
+                    exc = task.exception()
+                    if exc is not None:
+                        if not isinstance(exc, KobakoError):
+                            log.error("build failed", exc_info=exc)
+                        yield error_line(str(exc))
+                    return
+            finally:
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+
+        return StreamResponse(progress(), content_type="application/json")
+
+    async def build_prune(req: Request) -> Response:
+        return json_response(await asyncio.to_thread(builds.prune))
+
+    async def image_history(req: Request) -> Response:
+        return json_response(await asyncio.to_thread(builds.history, req.params["name"]))
+
+    router.add("POST", "/build", image_build, stream_body=True)
+    router.add("GET", "/images/{name:path}/history", image_history)
+    router.add("POST", "/build/prune", build_prune)

@@ -1,0 +1,164 @@
+"""kobako build [OPTIONS] PATH | -   (like docker build with the legacy builder)
+
+The context is sent as a tar stream, filtered by its .dockerignore here on the client (the
+Dockerfile and .dockerignore always go); a Dockerfile outside the context is added to the
+stream under a private name. ``-`` reads a tar or a bare Dockerfile from stdin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from kobako.cli.main import CommandError
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-t", "--tag", action="append", default=[], help="Name and optionally a tag (name:tag)")
+    p.add_argument("-f", "--file", help="Name of the Dockerfile (default: PATH/Dockerfile)")
+    p.add_argument("--build-arg", action="append", default=[], help="Set build-time variables")
+    p.add_argument("--target", default="", help="Set the target build stage to build")
+    p.add_argument("--no-cache", action="store_true", help="Do not use cache when building the image")
+    p.add_argument("--cache-from", action="append", default=[], help="Images to consider as cache sources")
+    p.add_argument("--label", action="append", default=[], help="Set metadata for an image")
+    p.add_argument("-q", "--quiet", action="store_true", help="Suppress the build output and print image ID on success")
+    p.add_argument("--iidfile", help="Write the image ID to the file")
+    p.add_argument("--network", default="", help="Networking mode for the RUN instructions")
+    p.add_argument("--pull", action="store_true", help="Always attempt to pull a newer version of the image")
+    p.add_argument("--rm", default="true", help="Remove intermediate containers after a successful build")
+    p.add_argument("--force-rm", action="store_true", help="Always remove intermediate containers")
+    p.add_argument("--platform", help="Set platform if server is multi-platform capable")
+    p.add_argument("context", metavar="PATH | -")
+
+
+def _pairs(items: list[str], what: str, env_fallback: bool) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not key:
+            raise CommandError(f"invalid {what}: {item!r}")
+        out[key] = value if eq else (os.environ.get(key) if env_fallback else "")
+    return out
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> Iterator[bytes]:
+        parts, self.parts = self.parts, []
+        yield from parts
+
+
+def context_tar(root: str, dockerfile: str | None) -> tuple[Iterator[bytes], str]:
+    """(tar chunks, the Dockerfile's name inside the tar)."""
+    import secrets
+    import tarfile
+
+    from kobako.build.dockerignore import DockerIgnore
+
+    if not os.path.isdir(root):
+        raise CommandError(f'unable to prepare context: path "{root}" not found')
+    df_host = dockerfile if dockerfile and dockerfile != "-" else os.path.join(root, "Dockerfile")
+    if dockerfile and dockerfile != "-" and not os.path.isabs(dockerfile) and not os.path.exists(dockerfile):
+        df_host = os.path.join(root, dockerfile)
+    df_stdin = sys.stdin.buffer.read() if dockerfile == "-" else None
+    rel = os.path.relpath(os.path.abspath(df_host), os.path.abspath(root))
+    outside = df_stdin is not None or rel.startswith("..")
+    if df_stdin is None and not os.path.isfile(df_host):
+        if dockerfile is None and os.path.isfile(os.path.join(root, "dockerfile")):
+            rel, df_host = "dockerfile", os.path.join(root, "dockerfile")
+        else:
+            raise CommandError(f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: "
+                               f"lstat {os.path.abspath(df_host)}: no such file or directory")
+    name = f".dockerfile.{secrets.token_hex(10)}" if outside else rel.replace(os.sep, "/")
+    ignore = DockerIgnore.from_context(root)
+
+    def chunks() -> Iterator[bytes]:
+        sink = _Sink()
+        tf = tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT)  # type: ignore[arg-type]
+        for path in ignore.walk(root, always=[] if outside else [name, ".dockerignore"]):
+            full = os.path.join(root, path)
+            try:
+                info = tf.gettarinfo(full, path)
+            except OSError:
+                continue
+            if not (info.isreg() or info.isdir() or info.issym() or info.islnk()):
+                continue
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if info.isreg():
+                with open(full, "rb") as f:
+                    tf.addfile(info, f)
+            else:
+                tf.addfile(info)
+            yield from sink.take()
+        if outside:
+            data = df_stdin if df_stdin is not None else open(df_host, "rb").read()  # noqa: SIM115
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o600
+            import io
+
+            tf.addfile(info, io.BytesIO(data))
+        tf.close()
+        yield from sink.take()
+
+    return chunks(), name
+
+
+def run(args: argparse.Namespace, client: Any) -> int:
+    query: dict[str, Any] = {"t": args.tag, "rm": 1, "forcerm": 1 if args.force_rm else 0}
+    if args.context == "-":
+        body: Any = sys.stdin.buffer
+        query["dockerfile"] = args.file or "Dockerfile"
+    else:
+        body, name = context_tar(args.context, args.file)
+        query["dockerfile"] = name
+    if args.build_arg:
+        query["buildargs"] = json.dumps(_pairs(args.build_arg, "build-arg", True))
+    if args.label:
+        query["labels"] = json.dumps(_pairs(args.label, "label", False))
+    if args.target:
+        query["target"] = args.target
+    if args.no_cache:
+        query["nocache"] = 1
+    if args.cache_from:
+        query["cachefrom"] = json.dumps(args.cache_from)
+    if args.network:
+        query["networkmode"] = args.network
+    if args.quiet:
+        query["q"] = 1
+    if args.pull:
+        query["pull"] = 1
+    if args.platform:
+        query["platform"] = args.platform
+    image_id = ""
+    out = sys.stdout
+    for obj in client.jsonlines("POST", "/build", query=query, body=body,
+                                headers={"Content-Type": "application/x-tar"}):
+        if obj.get("error") or obj.get("errorDetail"):
+            message = (obj.get("errorDetail") or {}).get("message") or obj.get("error")
+            out.flush()
+            raise CommandError(str(message), 1)
+        if "stream" in obj and not args.quiet:
+            out.write(obj["stream"])
+            out.flush()
+        elif isinstance(obj.get("aux"), dict) and obj["aux"].get("ID"):
+            image_id = obj["aux"]["ID"]
+        elif obj.get("status"):
+            out.write(obj["status"] + "\n")
+    if args.quiet and image_id:
+        print(image_id)
+    if args.iidfile and image_id:
+        with open(args.iidfile, "w") as f:
+            f.write(image_id)
+    return 0

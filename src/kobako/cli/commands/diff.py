@@ -1,0 +1,18 @@
+"""kobako diff CONTAINER: files changed in the container's filesystem (C, A, D)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+KINDS = {0: "C", 1: "A", 2: "D"}
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("container")
+
+
+def run(args: argparse.Namespace, client: Any) -> int:
+    for change in client.json("GET", f"/containers/{args.container}/changes") or []:
+        print(f"{KINDS.get(change['Kind'], '?')} {change['Path']}")
+    return 0

@@ -1,0 +1,75 @@
+"""The daemon's ``RunStep`` for the builder: a RUN instruction's command in a container.
+
+The container is an ordinary one (create, attach before start, wait, remove) made from the
+build's intermediate image, network ``none`` unless the build asked for ``host``; its output
+is relayed to the build stream as it comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Callable
+from typing import IO, Any
+
+from kobako.api.stdcopy import StdcopyDecoder
+from kobako.errors import Unsupported
+from kobako.snapshots import diff_layer
+
+
+class ContainerRunStep:
+    def __init__(self, containers: Any) -> None:
+        self.containers = containers
+
+    async def create(self, image_id: str, *, argv: list[str], env: list[str], user: str, workdir: str,
+                     network: str) -> str:
+        body = {
+            "Image": image_id, "Entrypoint": argv, "Cmd": None, "Env": env, "User": user,
+            "WorkingDir": workdir, "Healthcheck": {"Test": ["NONE"]}, "AttachStdout": True, "AttachStderr": True,
+            "Labels": {}, "HostConfig": {"NetworkMode": "host" if network == "host" else "none"},
+        }
+        created = await self.containers.create(body, None)
+        return str(created["Id"])
+
+    async def run(self, container_id: str, output: Callable[[bytes], None]) -> int:
+        ours, theirs = socket.socketpair()
+        reader, writer = await asyncio.open_connection(sock=theirs)
+        out_reader, out_writer = await asyncio.open_connection(sock=ours)
+
+        async def pump() -> None:
+            decoder = StdcopyDecoder()
+            while data := await out_reader.read(65536):
+                for _stream, payload in decoder.feed(data):
+                    output(payload)
+
+        attach = asyncio.create_task(self.containers.attach(
+            container_id, stdin=False, stdout=True, stderr=True, reader=reader, writer=writer))
+        pumping = asyncio.create_task(pump())
+        try:
+            await asyncio.sleep(0)  # let attach register before start releases the process
+            await self.containers.start(container_id)
+            await attach
+            writer.close()
+            await pumping
+            result = await self.containers.wait(container_id)
+            return int(result["StatusCode"])
+        finally:
+            for task in (attach, pumping):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+            writer.close()
+            out_writer.close()
+
+    def diff(self, container_id: str, out: IO[bytes]) -> None:
+        c = self.containers.get(container_id)
+        snapshotter = self.containers.images.snapshotter
+        if not snapshotter.overlay:
+            raise Unsupported("RUN in a build needs the overlay storage driver")
+        diff_layer(snapshotter.upper_dir(c.snapshot), out)
+
+    async def remove(self, container_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.containers.remove(container_id, force=True)
