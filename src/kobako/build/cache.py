@@ -1,0 +1,117 @@
+"""The build cache: step key → resulting image config and layers, in SQLite under the data root.
+
+A key is the SHA-256 of the parent's config digest (which pins the whole layer chain and
+history), the instruction after expansion, and its inputs: the content digest of COPY/ADD
+sources (content, mode, owner; never mtimes) and the build args the step can see. Results
+point at blobs in the content store (config JSON, gzip layers), so they survive a daemon
+restart; a record whose blobs are gone is ignored. ``prune`` drops the records and the blobs
+no image uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kobako.content import LocalContentStore
+
+
+def cache_key(parent: str, instruction: str, inputs: Iterable[str] = ()) -> str:
+    h = hashlib.sha256()
+    for part in (parent, instruction, *inputs):
+        h.update(part.encode("utf-8", "surrogateescape"))
+        h.update(b"\0")
+    return "sha256:" + h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CacheHit:
+    config_digest: str
+    layers: list[dict[str, Any]]
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS steps (
+    key TEXT PRIMARY KEY,
+    config_digest TEXT NOT NULL,
+    layers TEXT NOT NULL,
+    created REAL NOT NULL,
+    last_used REAL NOT NULL
+);
+"""
+
+
+class BuildCache:
+    def __init__(self, path: Path | str, content: LocalContentStore) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.content = content
+        self._lock = threading.Lock()
+        with closing(self._connect()) as db, db:
+            db.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        return db
+
+    def get(self, key: str) -> CacheHit | None:
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT config_digest, layers FROM steps WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return None
+            layers = json.loads(row[1])
+            if not self.content.has(row[0]) or not all(self.content.has(layer["digest"]) for layer in layers):
+                db.execute("DELETE FROM steps WHERE key = ?", (key,))
+                return None
+            db.execute("UPDATE steps SET last_used = ? WHERE key = ?", (time.time(), key))
+        return CacheHit(row[0], layers)
+
+    def put(self, key: str, config_digest: str, layers: list[dict[str, Any]]) -> None:
+        now = time.time()
+        with closing(self._connect()) as db:
+            db.execute(
+                "INSERT INTO steps (key, config_digest, layers, created, last_used) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET config_digest = excluded.config_digest,"
+                " layers = excluded.layers, last_used = excluded.last_used",
+                (key, config_digest, json.dumps(layers), now, now),
+            )
+
+    def count(self) -> int:
+        with closing(self._connect()) as db:
+            return int(db.execute("SELECT COUNT(*) FROM steps").fetchone()[0])
+
+    def blobs(self) -> set[str]:
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT config_digest, layers FROM steps").fetchall()
+        out: set[str] = set()
+        for config_digest, layers in rows:
+            out.add(config_digest)
+            out.update(layer["digest"] for layer in json.loads(layers))
+        return out
+
+    def prune(self, in_use: set[str]) -> tuple[list[str], int]:
+        """Forget every step; delete blobs only the cache referred to. Returns (keys, bytes freed)."""
+        with self._lock:
+            blobs = self.blobs()
+            with closing(self._connect()) as db:
+                keys = [r[0] for r in db.execute("SELECT key FROM steps").fetchall()]
+                db.execute("DELETE FROM steps")
+            freed = 0
+            for digest in sorted(blobs - in_use):
+                try:
+                    size = self.content.path(digest).stat().st_size
+                    self.content.delete(digest)
+                    freed += size
+                except Exception:  # noqa: BLE001 - already gone, or in use by a concurrent writer
+                    continue
+        return keys, freed
