@@ -10,8 +10,12 @@ import json
 from typing import Any
 
 
-def _line(obj: dict[str, Any]) -> bytes:
+def message_line(obj: dict[str, Any]) -> bytes:
+    """Any progress message object as one line."""
     return json.dumps(obj, separators=(",", ":")).encode() + b"\r\n"
+
+
+_line = message_line
 
 
 def stream_line(text: str) -> bytes:

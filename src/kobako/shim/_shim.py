@@ -38,6 +38,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -570,6 +571,9 @@ class Shim:
             console_size=(int(size[0]), int(size[1])),
             rlimits=base.get("rlimits") or (),
             no_new_privileges=bool(base.get("noNewPrivileges")),
+            capabilities=base.get("capabilities"),
+            seccomp=(self.spec.get("linux") or {}).get("seccomp"),
+            privileged=bool(proc.get("privileged")),
         )
 
     def _exec(self, conn: _Conn, req: dict[str, Any]) -> None:
@@ -622,8 +626,18 @@ class Shim:
             conn.target = None
         self._conn_write(conn)
 
+    def _drain_now(self, p: _Stdio) -> None:
+        """Read what is already buffered in a process's output before giving up on it: a loaded
+        machine may reach the drain deadline before the loop has read output written before exit."""
+        for fd in list(p.outputs):
+            for _ in range(256):
+                if fd not in p.outputs or not select.select([fd], [], [], 0)[0]:
+                    break
+                self._read_output(fd)
+
     def _finish_exec(self, ex: _Exec) -> None:
         ex.finished = True
+        self._drain_now(ex)
         for fd in list(ex.outputs):
             self._close_output(ex, fd)
         if ex.stdin_w is not None and ex.stdin_w != ex.master:
@@ -664,6 +678,7 @@ class Shim:
             if ex.status is None:
                 ex.status = 137  # killed with the container's pid namespace, not reaped yet
             self._finish_exec(ex)
+        self._drain_now(self.init)
         self.log.close()
         cgroup = getattr(self.proc, "cgroup", None)
         self.oom_killed = False

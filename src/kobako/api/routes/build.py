@@ -18,6 +18,7 @@ from typing import Any
 
 from kobako.api.jsonstream import aux_line, error_line, stream_line
 from kobako.api.request import Request
+from kobako.api.routes.images import save_body
 from kobako.api.response import Response, StreamResponse, json_response
 from kobako.api.router import Router
 from kobako.errors import InvalidArgument, KobakoError
@@ -61,28 +62,13 @@ def build_options(req: Request) -> dict[str, Any]:
     )
 
 
-async def _spool(req: Request) -> str:
-    import tempfile
-
-    fd, path = tempfile.mkstemp(prefix="kobako-build-")
-    try:
-        async for chunk in req.stream():
-            await asyncio.to_thread(os.write, fd, chunk)
-    except BaseException:
-        os.close(fd)
-        os.unlink(path)
-        raise
-    os.close(fd)
-    return path
-
-
 def add_build_routes(router: Router, builds: Any) -> None:
     """``builds``: ``build(tar_path, options, emit)``, ``prune()``, ``history(name)``."""
 
     async def image_build(req: Request) -> StreamResponse:
         opts = build_options(req)
         builds.validate(opts)  # a bad tag is a 400 before anything is read or built
-        path = await _spool(req)
+        path = await save_body(req)
 
         async def progress() -> AsyncIterator[bytes]:
             queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()

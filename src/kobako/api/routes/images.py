@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 from kobako.api.routes.containers import parse_filters
+from kobako.api.jsonstream import error_line
+from kobako.api.jsonstream import message_line as _line
 from kobako.api.request import Request
 from kobako.api.response import Response, StreamResponse, json_response
 from kobako.api.router import Router
 from kobako.errors import InvalidArgument, KobakoError
 
 
-def _line(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj).encode() + b"\r\n"
-
-
 def _error_line(exc: Exception) -> bytes:
-    return _line({"errorDetail": {"message": str(exc)}, "error": str(exc)})
+    return error_line(str(exc))
 
 
 async def save_body(req: Request) -> str:
@@ -127,6 +124,23 @@ def add_image_routes(router: Router, images: Any) -> None:
             info.pop("Manifest", None)
         return json_response(info)
 
+    async def image_get(req: Request) -> StreamResponse:
+        names = [req.params["name"]] if "name" in req.params else req.qlist("names")
+        body = await images.save(names, req.q("format") or "")  # ?format=oci-archive: a kobako extension
+        return StreamResponse(body, content_type="application/x-tar")
+
+    async def image_load(req: Request) -> StreamResponse:
+        lines = await images.load(req.stream())
+
+        async def loaded() -> AsyncIterator[bytes]:
+            for text in lines:
+                yield _line({"stream": text + "\n"})
+
+        return StreamResponse(loaded(), content_type="application/json")
+
+    router.add("GET", "/images/get", image_get)
+    router.add("GET", "/images/{name:path}/get", image_get)
+    router.add("POST", "/images/load", image_load, stream_body=True)
     router.add("POST", "/images/{name:path}/push", image_push)
     router.add("POST", "/auth", system_auth)
     router.add("GET", "/distribution/{name:path}/json", distribution_inspect)

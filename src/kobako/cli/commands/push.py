@@ -24,5 +24,4 @@ def run(args: argparse.Namespace, client: Any) -> int:
                   args.quiet)
     if args.quiet:
         print(f"{name}:{tag or 'latest'}")
-    aux = [o["aux"] for o in seen if isinstance(o.get("aux"), dict)]
     return 0
