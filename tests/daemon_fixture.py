@@ -6,6 +6,7 @@ unmounts anything under its roots, and removes its cgroup parent from every hier
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -31,6 +32,11 @@ class Daemon:
         self.sock = base / "kobako.sock"
         self.host = f"unix://{self.sock}"
         self.cgroup_parent = "/" + self.tag
+        # Links, rules and subnets of this daemon only: "kb" + 6 hex of the tag (leak checks grep kb[0-9a-f]{4,}),
+        # subnets from 10.213.0.0/16, ip_forward untouched, no DNS query ever forwarded off the machine.
+        self.net_prefix = "kb" + hashlib.sha256(self.tag.encode()).hexdigest()[:6]
+        self.net_args = ("--network-prefix", self.net_prefix, "--default-address-pool", "base=10.213.0.0/16,size=24",
+                         "--ip-forward=false", "--dns-forward=false")
         self.log = base / "kobakod.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -40,7 +46,7 @@ class Daemon:
         logf = open(self.log, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [KOBAKOD, "-H", self.host, "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
-             "--cgroup-parent", self.cgroup_parent, *self.extra_args],
+             "--cgroup-parent", self.cgroup_parent, *self.net_args, *self.extra_args],
             stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
         )
         logf.close()
@@ -98,9 +104,21 @@ class Daemon:
         _kill_shims(self.exec_root)
         _unmount_under(self.base)
         _unmount_under(self.exec_root)
+        remove_network_leftovers(self.net_prefix)
         remove_cgroup_tree(self.cgroup_parent)
         shutil.rmtree(self.base, ignore_errors=True)
         shutil.rmtree(self.exec_root, ignore_errors=True)
+
+
+def remove_network_leftovers(prefix: str) -> None:
+    """Links and the nftables table of a daemon that could not clean up (e.g. SIGKILLed and not restarted)."""
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        name = line.split(":")[1].strip().split("@")[0] if line.count(":") > 1 else ""
+        if name.startswith(prefix):
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
+    table = "kobako" if prefix == "kb" else f"kobako_{prefix}"
+    subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True)
 
 
 def _kill_shims(exec_root: Path) -> None:

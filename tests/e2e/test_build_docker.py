@@ -29,6 +29,13 @@ def test_docker_build_run_and_cache(docker: DockerRun, docker_env: dict[str, str
         assert docker("run", "--rm", "kb-e2e:1").stdout == b"hi\nfile\n"
         again = docker("build", "-t", "kb-e2e:1", "--build-arg", "MSG=hi", str(ctx)).stdout.decode()
         assert again.count(" ---> Using cache") == 5 and "Running in" not in again
+        # --cache-from after the local cache is gone: the final stage's steps come from the image
+        docker("builder", "prune", "-f")
+        cf = docker("build", "-t", "kb-e2e:2", "--cache-from", "kb-e2e:1", "--build-arg", "MSG=hi", str(ctx),
+                    timeout=180).stdout.decode()
+        assert cf.count(" ---> Using cache") == 3 and cf.count("Running in") == 1, cf
+        assert docker("run", "--rm", "kb-e2e:2").stdout == b"hi\nfile\n"
+        docker("rmi", "kb-e2e:2")
         quiet = docker("build", "-q", "--build-arg", "MSG=hi", str(ctx)).stdout.decode().strip()
         assert quiet.startswith("sha256:")
         history = docker("history", "kb-e2e:1").stdout.decode()

@@ -89,7 +89,7 @@ def test_docker_inspect_formats(docker: DockerRun, name: str) -> None:
     fmt = ("{{.State.Status}} {{.State.Running}} {{.Config.Image}} {{.HostConfig.NetworkMode}} "
            "{{.Name}} {{json .NetworkSettings.Ports}} {{len .Mounts}} {{.Driver}} {{.Platform}}")
     fields = out(docker("inspect", "-f", fmt, name)).split()
-    assert fields[:7] == ["running", "true", "busybox", "none", f"/{name}", "{}", "0"]
+    assert fields[:7] == ["running", "true", "busybox", "bridge", f"/{name}", "{}", "0"]
     assert fields[7] in ("overlay", "copy") and fields[8] == "linux"
     hc = json.loads(out(docker("inspect", "-f", "{{json .HostConfig}}", name)))
     assert hc["LogConfig"]["Type"] == "json-file" and hc["RestartPolicy"]["Name"] == "no" and "ShmSize" in hc

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.daemon_fixture import Daemon
+from tests.daemon_fixture import Daemon, daemon_session
 
 
 def write(ctx: Path, files: dict[str, str]) -> Path:
@@ -95,6 +96,70 @@ def test_cached_rebuild_runs_nothing_and_survives_restart(daemon: Daemon, tmp_pa
     _, pruned, _ = build(daemon, ctx, "-t", "kb-cache")
     assert "Using cache" not in pruned
     daemon.kobako("rmi", "kb-cache")
+
+
+def test_cache_from_an_image_after_prune(daemon: Daemon, tmp_path: Path) -> None:
+    """docker's legacy --cache-from: with the local cache gone, a step is taken from an image whose
+    history and layers match the chain so far (nothing saved or pulled: the image itself is the cache)."""
+    ctx = write(tmp_path, {
+        "Dockerfile": ("FROM busybox\nENV A=1\nCOPY a.txt /a.txt\nRUN cat /proc/sys/kernel/random/uuid > /stamp\n"
+                       "COPY --chown=1:2 a.txt /b.txt\nLABEL x=y\nCMD [\"cat\", \"/stamp\"]\n"),
+        "a.txt": "a\n",
+    })
+    _, first, _ = build(daemon, ctx, "-t", "kb-cf")
+    built = first.split("Successfully built ")[1].split()[0]
+    stamp = daemon.kobako("run", "--rm", "kb-cf").stdout
+    daemon.kobako("builder", "prune", "-f")
+    _, again, _ = build(daemon, ctx, "-t", "kb-cf2", "--cache-from", "kb-cf", "--cache-from", "kb-nonexistent")
+    assert again.count(" ---> Using cache") == 6 and "Running in" not in again, again
+    assert f"Successfully built {built}" in again
+    assert daemon.kobako("run", "--rm", "kb-cf2").stdout == stamp
+    ls = daemon.kobako("run", "--rm", "kb-cf2", "ls", "-n", "/b.txt").stdout.split()
+    assert ls[2:4] == [b"1", b"2"]
+    # a changed file: the steps before it come from the image, the rest run again
+    daemon.kobako("builder", "prune", "-f")
+    (ctx / "a.txt").write_text("changed\n")
+    _, changed, _ = build(daemon, ctx, "-t", "kb-cf3", "--cache-from", "kb-cf")
+    steps = changed.split("Step ")[1:]
+    assert [" ---> Using cache" in s for s in steps] == [False, True, False, False, False, False, False]
+    assert daemon.kobako("run", "--rm", "kb-cf3").stdout != stamp
+    # --no-cache ignores --cache-from too
+    _, nocache, _ = build(daemon, ctx, "-t", "kb-cf3", "--cache-from", "kb-cf", "--no-cache")
+    assert "Using cache" not in nocache
+    daemon.kobako("rmi", "kb-cf", "kb-cf2", "kb-cf3")
+
+
+def test_run_on_the_copy_storage_driver(tmp_path: Path) -> None:
+    """RUN's layer on the copy driver comes from the files backend's tree diff: added, changed and
+    deleted files (whiteouts), also across steps; the rebuild is cached; nothing is left behind."""
+    for d in daemon_session(tmp_path / "copyd", extra_args=("--storage-driver", "copy")):
+        d.kobako("image", "bootstrap", "busybox")
+        ctx = write(tmp_path / "ctx", {
+            "Dockerfile": ("FROM busybox\nCOPY a.txt /data/a.txt\n"
+                           "RUN mkdir -p /data/sub && echo new > /data/sub/new && echo more >> /data/a.txt"
+                           " && rm /etc/group && echo gone > /data/gone && ln -s a.txt /data/link\n"
+                           "RUN rm /data/gone && chmod 600 /data/a.txt\n"
+                           "CMD [\"sh\", \"-c\", \"cat /data/a.txt /data/sub/new /data/link; ls /etc/group /data/gone 2>&1;"
+                           " stat -c %a /data/a.txt\"]\n"),
+            "a.txt": "a\n",
+        })
+        cid = d.kobako("create", "busybox", "true").stdout.decode().strip()
+        d.kobako("rm", cid)  # busybox's own snapshot exists before the build (rm removes synchronously)
+        snaps_before = snapshots(d)
+        _, out, _ = build(d, ctx, "-t", "kb-copy")
+        assert out.count("Running in") == 2
+        res = d.kobako("run", "--rm", "kb-copy").stdout.decode().splitlines()
+        assert res[:5] == ["a", "more", "new", "a", "more"]
+        assert "No such file" in res[5] and "No such file" in res[6] and res[7] == "600", res
+        _, again, _ = build(d, ctx, "-t", "kb-copy")
+        assert again.count(" ---> Using cache") == 4 and "Running in" not in again
+        assert d.kobako("ps", "-aq").stdout.strip() == b""
+        d.kobako("rmi", "kb-copy")
+        deadline = time.monotonic() + 10  # `run --rm` returns before the daemon has removed the container
+        while snapshots(d) != snaps_before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert snapshots(d) == snaps_before
+        assert list((d.data_root / "build" / "tmp").iterdir()) == []
 
 
 @pytest.mark.parametrize(("dockerfile", "message"), [

@@ -83,7 +83,7 @@ def test_host_files_and_interfaces_invisible(daemon: Daemon, tmp_path: Path) -> 
     marker = Path("/tmp") / f"kobako-marker-{os.getpid()}"
     marker.write_text("host only")
     try:
-        res = daemon.kobako("run", "--rm", "busybox", "sh", "-c",
+        res = daemon.kobako("run", "--rm", "--network", "none", "busybox", "sh", "-c",
                             f"ls {marker} 2>&1; cat /proc/net/dev | tail -n +3 | cut -d: -f1", check=False)
     finally:
         marker.unlink()

@@ -62,7 +62,10 @@ def test_close_before_start_runs_nothing(bundle: Path, tmp_path: Path) -> None:
 
 def test_join_network_namespace_by_path(bundle: Path, tmp_path: Path) -> None:
     """A namespace entry with a path is joined (docker --network container:X)."""
-    first = create(default_spec(["sh", "-c", "ip link set lo up; sleep 30"]), bundle=bundle, stdio=(0, 1, 2))
+    # `ip link set` needs CAP_NET_ADMIN, which Docker's default set (default_spec's) leaves out
+    caps = ["CAP_NET_ADMIN", "CAP_KILL"]
+    first = create(default_spec(["sh", "-c", "ip link set lo up; sleep 30"], capabilities=caps), bundle=bundle,
+                   stdio=(0, 1, 2))
     first.start()
     try:
         out = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o644)

@@ -159,3 +159,29 @@ def test_cache_key_is_stable() -> None:
     assert cache_key("p", "i", ("a",)) == cache_key("p", "i", ("a",))
     assert cache_key("p", "i", ("a",)) != cache_key("p", "i", ("b",))
     assert cache_key("p", "ia", ()) != cache_key("p", "i", ("a",))
+
+
+def test_cache_from_image_without_local_cache(env: dict[str, Any]) -> None:
+    """moby's image cache: steps match a --cache-from image by history and layers, in order; the
+    last one gives the image itself; a diverging step ends the matching; --chown is in the history."""
+    ctx = env["ctx"]
+    (ctx / "a.txt").write_text("A")
+    df = "FROM scratch\nENV A=1\nCOPY a.txt /a\nCOPY --chown=3:4 a.txt /b\nLABEL x=y\n"
+    first, _ = build(env, df, tags=["cf:1"])
+    assert any("COPY --chown=3:4file:" in h["created_by"] for h in first.config["history"])
+    fresh = Builder(env["images"], BuildCache(env["tmp"] / "other.db", env["images"].content), None,
+                    env["tmp"] / "tmp")
+    env_b = {**env, "builder": fresh}
+    _, out = build(env_b, df, no_cache=True, cache_from=["cf:1"])
+    assert "Using cache" not in out
+    fresh2 = Builder(env["images"], BuildCache(env["tmp"] / "other2.db", env["images"].content), None,
+                     env["tmp"] / "tmp")
+    image, out = build({**env, "builder": fresh2}, df, cache_from=["missing:1", "cf:1"])
+    assert out.count(" ---> Using cache") == 4 and image.id == first.id
+    # a changed chown (same file) is a different step; what comes before it still matches
+    fresh3 = Builder(env["images"], BuildCache(env["tmp"] / "other3.db", env["images"].content), None,
+                     env["tmp"] / "tmp")
+    image, out = build({**env, "builder": fresh3}, df.replace("3:4", "3:5"), cache_from=["cf:1"])
+    steps = out.split("Step ")[1:]
+    assert [" ---> Using cache" in s for s in steps] == [False, True, True, False, False]
+    assert files(env, image)["b"][2:4] == (3, 5)

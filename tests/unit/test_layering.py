@@ -23,7 +23,10 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {"client"},
     "registry": {"api", "content", "images"},
     "build": {"content", "snapshots", "images"},  # RUN comes from the daemon as a RunStep
-    "daemon": {"api", "content", "snapshots", "images", "runtime", "shim", "linux", "registry", "build"},
+    "volumes": {"linux"},  # host mounts of tmpfs volumes
+    "network": {"linux"},  # netns bind mounts, setns
+    "daemon": {"api", "content", "snapshots", "images", "runtime", "shim", "linux", "registry", "build",
+               "volumes", "network"},
 }
 
 # (package, file, target): `kobako registry serve` is a server in its own right (like

@@ -23,7 +23,7 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,13 +32,14 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from kobako.build import _config as cfgops
 from kobako.build._copy import CopyError, LayerWriter, Owner, Source, context_sources, is_archive, \
     source_digest, write_copy
+from kobako.build._layers import LayerSink
 from kobako.build._shell import ExpansionError, expand, split_words
 from kobako.build._tree import LayerTree, split
 from kobako.build.cache import BuildCache, cache_key
 from kobako.build.dockerfile import Dockerfile, DockerfileError, Instruction, parse
 from kobako.build.dockerignore import DockerIgnore
 from kobako.errors import InvalidArgument, KobakoError, NoSuchImage
-from kobako.images import store_layer
+from kobako.images import StoredLayer
 from kobako.images.bootstrap import goarch
 
 if TYPE_CHECKING:
@@ -62,14 +63,15 @@ class RunStep(Protocol):
 
     ``create`` makes a container from an image in the store (network none unless asked),
     ``run`` starts it and streams its output to ``output`` until it exits (returns the exit
-    code), ``diff`` writes its rootfs changes as an uncompressed layer tar (``.wh.`` whiteouts;
-    called in a worker thread), ``remove`` deletes it and its snapshot.
+    code), ``diff`` writes its rootfs changes as an uncompressed layer tar (``.wh.`` whiteouts) to
+    ``out``, a blocking file (write to it from a worker thread), ``remove`` deletes it and its
+    snapshot.
     """
 
     async def create(self, image_id: str, *, argv: list[str], env: list[str], user: str, workdir: str,
                      network: str) -> str: ...
     async def run(self, container_id: str, output: Callable[[bytes], None]) -> int: ...
-    def diff(self, container_id: str, out: IO[bytes]) -> None: ...
+    async def diff(self, container_id: str, out: IO[bytes]) -> None: ...
     async def remove(self, container_id: str) -> None: ...
 
 
@@ -141,6 +143,7 @@ class Builder:
         try:
             return await job.run()
         finally:
+            await job.removals()  # containers first: they hold the intermediate images
             await asyncio.to_thread(job.cleanup)
 
 
@@ -162,6 +165,7 @@ class _Job:
         self.stages: list[_Stage] = []
         self.result: str | None = None
         self.cache_sources: list[Image] | None = None  # the --cache-from images, looked up once
+        self.removing: list[asyncio.Task[None]] = []  # RUN containers being removed meanwhile
 
     # -- output -------------------------------------------------------------------------------
     def out(self, text: str) -> None:
@@ -644,33 +648,32 @@ class _Job:
             return _State(hit[0], hit[1], hit[2], dict(state.args))
         if self.b.runner is None:
             raise ins.error("RUN is not available: this builder has no container runtime")
-        import time, logging; _l = logging.getLogger("kobako.build"); _t = time.monotonic()
         image = await asyncio.to_thread(self._materialize, state)
-        _l.warning("T materialize %.1f", (time.monotonic() - _t) * 1000); _t = time.monotonic()
-        await asyncio.to_thread(self.images.unpack, image)
-        _l.warning("T unpack %.1f", (time.monotonic() - _t) * 1000); _t = time.monotonic()
         section = state.section
         env = list(section.get("Env") or []) + [f"{k}={v}" for k, v in run_args]
         cid = await self.b.runner.create(image.id, argv=argv, env=env, user=section.get("User") or "",
                                          workdir=section.get("WorkingDir") or "/", network=network)
-        _l.warning("T create %.1f", (time.monotonic() - _t) * 1000); _t = time.monotonic()
         try:
             self.out(f" ---> Running in {cid[:12]}\n")
             code = await self.b.runner.run(cid, lambda data: self.out(data.decode("utf-8", "replace")))
             if code != 0:
                 shown = " ".join(argv) if not ins.json else json.dumps(argv)
                 raise ins.error(f"The command '{shown}' returned a non-zero code: {code}")
-            _l.warning("T run %.1f", (time.monotonic() - _t) * 1000); _t = time.monotonic()
             runner = self.b.runner
-            layer = await asyncio.to_thread(self._layer_from, lambda out: runner.diff(cid, out))
-            _l.warning("T diff+store %.1f", (time.monotonic() - _t) * 1000); _t = time.monotonic()
+            layer = await self._layer_async(lambda out: runner.diff(cid, out))
         finally:
-            await self.b.runner.remove(cid)
-            _l.warning("T remove %.1f", (time.monotonic() - _t) * 1000); _t = time.monotonic()
+            # the next step does not need it gone: remove it meanwhile (awaited before the build ends)
+            self.removing.append(asyncio.create_task(self.b.runner.remove(cid)))
             self.out(f"Removing intermediate container {cid[:12]}\n")
         return await self._layer_step(state, key, created_by, layer)
 
-    async def _layer_step(self, state: _State, key: str, created_by: str, layer: Any) -> _State:
+    async def removals(self) -> None:
+        while self.removing:
+            task = self.removing.pop()
+            with contextlib.suppress(Exception):
+                await task
+
+    async def _layer_step(self, state: _State, key: str, created_by: str, layer: StoredLayer) -> _State:
         config = json.loads(json.dumps(state.config))
         config["created"] = _now()
         config.setdefault("rootfs", {"type": "layers", "diff_ids": []}).setdefault("diff_ids", []).append(
@@ -682,13 +685,25 @@ class _Job:
         await asyncio.to_thread(self.b.cache.put, key, new.digest, layers)
         return new
 
-    def _layer_from(self, write: Callable[[IO[bytes]], Any]) -> Any:
-        self.b.tmp_root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=self.b.tmp_root) as tmp:
-            write(tmp)
-            tmp.flush()
-            tmp.seek(0)
-            return store_layer(self.content, tmp)
+    def _layer_from(self, write: Callable[[IO[bytes]], Any]) -> StoredLayer:
+        """A layer whose tar ``write(out)`` produces (in this thread), gzipped into the store."""
+        sink = LayerSink(self.content)
+        try:
+            write(sink)  # type: ignore[arg-type]
+            return sink.commit()
+        except BaseException:
+            sink.abort()
+            raise
+
+    async def _layer_async(self, fill: Callable[[IO[bytes]], Awaitable[None]]) -> StoredLayer:
+        """The same, for a producer that is a coroutine writing from worker threads."""
+        sink = LayerSink(self.content)
+        try:
+            await fill(sink)  # type: ignore[arg-type]
+            return await asyncio.to_thread(sink.commit)
+        except BaseException:
+            await asyncio.to_thread(sink.abort)
+            raise
 
     # -- COPY / ADD -------------------------------------------------------------------------------
     async def _do_copy(self, stage: _Stage, state: _State, ins: Instruction) -> _State:

@@ -6,6 +6,11 @@ sources (content, mode, owner; never mtimes) and the build args the step can see
 point at blobs in the content store (config JSON, gzip layers), so they survive a daemon
 restart; a record whose blobs are gone is ignored. ``prune`` drops the records and the blobs
 no image uses.
+
+One SQLite connection serves the daemon (opened on first use, calls serialized by a lock; they
+come from worker threads), in WAL mode with ``synchronous=NORMAL``: a lookup per step then costs
+a query, not a connection, and a record is never worth an fsync (one lost in a power cut is a
+step built again).
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
-from contextlib import closing
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,17 +60,30 @@ class BuildCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.content = content
-        self._lock = threading.Lock()
-        with closing(self._connect()) as db, db:
+        self._lock = threading.Lock()  # prune's
+        self._db_lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        with self._db() as db:
             db.executescript(_SCHEMA)
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        with self._db_lock:
+            if self._conn is None:
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                self._conn = db
+            yield self._conn
+
+    def close(self) -> None:
+        with self._db_lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def get(self, key: str) -> CacheHit | None:
-        with closing(self._connect()) as db:
+        with self._db() as db:
             row = db.execute("SELECT config_digest, layers FROM steps WHERE key = ?", (key,)).fetchone()
             if row is None:
                 return None
@@ -78,7 +96,7 @@ class BuildCache:
 
     def put(self, key: str, config_digest: str, layers: list[dict[str, Any]]) -> None:
         now = time.time()
-        with closing(self._connect()) as db:
+        with self._db() as db:
             db.execute(
                 "INSERT INTO steps (key, config_digest, layers, created, last_used) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT(key) DO UPDATE SET config_digest = excluded.config_digest,"
@@ -87,11 +105,11 @@ class BuildCache:
             )
 
     def count(self) -> int:
-        with closing(self._connect()) as db:
+        with self._db() as db:
             return int(db.execute("SELECT COUNT(*) FROM steps").fetchone()[0])
 
     def blobs(self) -> set[str]:
-        with closing(self._connect()) as db:
+        with self._db() as db:
             rows = db.execute("SELECT config_digest, layers FROM steps").fetchall()
         out: set[str] = set()
         for config_digest, layers in rows:
@@ -103,7 +121,7 @@ class BuildCache:
         """Forget every step; delete blobs only the cache referred to. Returns (keys, bytes freed)."""
         with self._lock:
             blobs = self.blobs()
-            with closing(self._connect()) as db:
+            with self._db() as db:
                 keys = [r[0] for r in db.execute("SELECT key FROM steps").fetchall()]
                 db.execute("DELETE FROM steps")
             freed = 0

@@ -15,15 +15,31 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 
-@dataclass(frozen=True, slots=True)
 class Pattern:
-    text: str  # cleaned, without "!"
-    exception: bool
-    regex: re.Pattern[str]
+    """One line: ``text`` cleaned and without ``!``. A plain class, not a dataclass: importing
+    ``dataclasses`` (inspect, ast, dis) cost the CLI ~20 ms on every ``kobako build``."""
+
+    __slots__ = ("exception", "regex", "text")
+
+    def __init__(self, text: str, exception: bool, regex: re.Pattern[str]) -> None:
+        self.text = text
+        self.exception = exception
+        self.regex = regex
+
+    def __repr__(self) -> str:
+        return f"Pattern({self.text!r}, exception={self.exception})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Pattern) and (self.text, self.exception) == (other.text, other.exception)
+
+    def __hash__(self) -> int:
+        return hash((self.text, self.exception))
 
     def match(self, path: str) -> bool:
         return self.regex.match(path) is not None

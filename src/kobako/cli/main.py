@@ -60,6 +60,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cp": ("kobako.cli.commands.cp", "Copy files/folders between a container and the local filesystem"),
     "commit": ("kobako.cli.commands.commit", "Create a new image from a container's changes"),
     "export": ("kobako.cli.commands.export", "Export a container's filesystem as a tar archive"),
+    "volume": ("kobako.cli.commands.volume", "Manage volumes (create, ls, inspect, rm, prune)"),
+    "network": ("kobako.cli.commands.network", "Manage networks (create, ls, inspect, rm, prune, connect, ...)"),
+    "save": ("kobako.cli.commands.save", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
+    "load": ("kobako.cli.commands.load", "Load an image from a tar archive or STDIN"),
 }
 
 

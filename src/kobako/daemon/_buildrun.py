@@ -2,25 +2,31 @@
 
 The container is an ordinary one (create, attach before start, wait, remove) made from the
 build's intermediate image, network ``none`` unless the build asked for ``host``; its output
-is relayed to the build stream as it comes.
+is relayed to the build stream as it comes. Its changes become a layer tar: on overlay, straight
+from the snapshot's upper directory (the container has exited, so nothing changes under the
+walk); on the copy driver, by the files backend's tree diff against the parent snapshot, in its
+chrooted helper (``FilesBackend.diff_tar``), as ``commit`` does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
 from collections.abc import Callable
 from typing import IO, Any
 
 from kobako.api.stdcopy import StdcopyDecoder
-from kobako.errors import Unsupported
 from kobako.snapshots import diff_layer
+
+_COPY_CHUNK = 1 << 20
 
 
 class ContainerRunStep:
-    def __init__(self, containers: Any) -> None:
+    def __init__(self, containers: Any, files: Any = None) -> None:
         self.containers = containers
+        self._files = files
 
     async def create(self, image_id: str, *, argv: list[str], env: list[str], user: str, workdir: str,
                      network: str) -> str:
@@ -63,12 +69,21 @@ class ContainerRunStep:
             writer.close()
             out_writer.close()
 
-    def diff(self, container_id: str, out: IO[bytes]) -> None:
+    async def diff(self, container_id: str, out: IO[bytes]) -> None:
         c = self.containers.get(container_id)
         snapshotter = self.containers.images.snapshotter
-        if not snapshotter.overlay:
-            raise Unsupported("RUN in a build needs the overlay storage driver")
-        diff_layer(snapshotter.upper_dir(c.snapshot), out)
+        if snapshotter.overlay:
+            await asyncio.to_thread(diff_layer, snapshotter.upper_dir(c.snapshot), out)
+            return
+        if self._files is None:
+            from kobako.daemon.files import FilesBackend
+
+            self._files = FilesBackend(self.containers, self.containers.images)
+        spool = await self._files.diff_tar(container_id)
+        try:
+            await asyncio.to_thread(shutil.copyfileobj, spool, out, _COPY_CHUNK)
+        finally:
+            spool.close()
 
     async def remove(self, container_id: str) -> None:
         with contextlib.suppress(Exception):

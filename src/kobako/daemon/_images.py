@@ -188,6 +188,28 @@ class ImagesBackend:
 
         return await asyncio.to_thread(work)
 
+    async def save(self, names: list[str], fmt: str = "") -> AsyncIterator[bytes]:
+        """``GET /images/get``: check the names first (404 before any byte), then stream the tar."""
+        from kobako.daemon._archive import stream_from_thread
+        from kobako.images import archive_format, plan_save, write_archive
+
+        fmt = archive_format(fmt)
+        items = await asyncio.to_thread(plan_save, self.store, names)
+        for item in items:
+            self._event("save", item.image.id, item.image.id)
+        return stream_from_thread(lambda out: write_archive(self.store, items, out, fmt))
+
+    async def load(self, body: AsyncIterator[bytes]) -> list[str]:
+        """``POST /images/load``: the lines Docker prints ("Loaded image: busybox:latest")."""
+        from kobako.daemon._archive import run_load
+        from kobako.images import load_archive
+
+        lines: list[str] = []
+        loaded = await run_load(body, lambda reader: load_archive(self.store, reader, lines.append))
+        for item in loaded:
+            self._event("load", item.id, item.id)
+        return lines
+
 
 async def _in_thread(work: Any, result: list[Any]) -> AsyncIterator[dict[str, Any]]:
     """Run ``work(emit)`` in a thread and yield what it emits, in order; its return value goes

@@ -27,9 +27,44 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--storage-driver", choices=["overlay", "copy"], default=None)
     p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
                    help="registry to reach over plain HTTP (loopback registries always may)")
+    _network_args(p)
     p.add_argument("-D", "--debug", action="store_true")
     p.add_argument("-v", "--version", action="version", version=f"kobakod {kobako.__version__}")
     return p.parse_args(argv)
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
+
+
+def _network_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--network-prefix", default="kb", metavar="PREFIX",
+                   help="prefix of this daemon's links and rules (default bridge kobako0 for 'kb', else PREFIX0)")
+    p.add_argument("--bip", help="the default bridge's address and prefix, e.g. 172.17.0.1/16")
+    p.add_argument("--default-address-pool", action="append", default=[], metavar="base=CIDR,size=N",
+                   help="address pool for new networks (repeatable; default: Docker's)")
+    p.add_argument("--ip-forward", type=_bool, default=True, metavar="BOOL",
+                   help="enable net.ipv4.ip_forward at start (default true, as dockerd)")
+    p.add_argument("--dns-forward", type=_bool, default=True, metavar="BOOL",
+                   help="embedded DNS: forward unknown names to the host's resolvers (default true)")
+
+
+def network_config(args: argparse.Namespace, data_root: Path, exec_root: Path) -> Any:
+    from kobako.network import NetworkConfig, PoolSpec
+
+    prefix = args.network_prefix
+    if not prefix or len(prefix) > 8 or not prefix.replace("-", "").isalnum():
+        raise SystemExit("kobakod: --network-prefix must be 1-8 letters or digits")
+    kw: dict[str, Any] = {}
+    if args.default_address_pool:
+        kw["pools"] = tuple(PoolSpec.parse(x) for x in args.default_address_pool)
+        kw["randomize_subnets"] = True  # parallel daemons on one pool rarely race for the same block
+    return NetworkConfig(data_root=data_root / "network", netns_root=exec_root / "netns", prefix=prefix,
+                         bip=args.bip, ip_forward=args.ip_forward, dns_forward=args.dns_forward, **kw)
 
 
 class SystemBackend:
@@ -137,9 +172,18 @@ async def serve(args: argparse.Namespace) -> None:
     spawner = Spawner()
     spawner.start()
     events = EventBus()
+    from kobako.volumes import LocalVolumeStore
+
+    volume_store = LocalVolumeStore(data_root / "volumes")
+    from kobako.network import NetworkManager
+
+    networks = NetworkManager(network_config(args, data_root, exec_root))
+    await networks.start()  # bridges up before any container (re)starts
     containers = ContainerManager(data_root=data_root, exec_root=exec_root, images=store, spawner=spawner,
-                                  cgroup_parent=args.cgroup_parent, events=events)
+                                  cgroup_parent=args.cgroup_parent, events=events, volumes=volume_store,
+                                  network=networks)
     await containers.restore()
+    await networks.reconcile()  # what belongs to no running container goes (after a crash too)
     images = ImagesBackend(store, containers, insecure_registries=tuple(args.insecure_registry))
     router = Router()
     add_ping_routes(router)
@@ -161,6 +205,16 @@ async def serve(args: argparse.Namespace) -> None:
     from kobako.daemon.files import FilesBackend
 
     add_file_routes(router, FilesBackend(containers, store))
+    from kobako.api.routes.networks import add_network_routes
+    from kobako.daemon.containers._netjoin import NetworksBackend
+
+    add_network_routes(router, NetworksBackend(networks, containers))
+    from kobako.api.routes.volumes import add_volume_routes, add_volume_usage
+    from kobako.daemon._volumes import VolumesBackend
+
+    volumes_backend = VolumesBackend(volume_store, containers)
+    add_volume_routes(router, volumes_backend)
+    add_volume_usage(router, volumes_backend)
     from kobako.api.routes.build import add_build_routes
     from kobako.build import BuildBackend
     from kobako.daemon._buildrun import ContainerRunStep
@@ -180,6 +234,7 @@ async def serve(args: argparse.Namespace) -> None:
     await server.close()
     await execs.shutdown()
     await containers.shutdown()
+    await networks.shutdown()  # bridges, rules, netns files go when no container runs
     spawner.close()
     if not any(c.running for c in containers.containers.values()):
         _remove_empty_cgroups(args.cgroup_parent)

@@ -2,11 +2,13 @@
 
 ``ImageStore`` keeps images (id = config digest) and their tags in SQLite, with manifests and
 configs in the content store; ``unpack`` turns layers into snapshots keyed by chain id.
-``bootstrap_busybox`` and ``import_tarball`` make images without a registry.
+``bootstrap_busybox`` and ``import_tarball`` make images without a registry; ``save_archive`` and
+``load_archive`` move them as docker-archive or OCI layout tars.
 """
 
 from __future__ import annotations
 
+from kobako.images._archive import archive_format, load_archive, plan_save, save_archive, write_archive
 from kobako.images._build import StoredLayer, store_layer
 from kobako.images._changes import apply_changes
 from kobako.images._derive import derive_image
@@ -25,10 +27,15 @@ __all__ = [
     "StoredLayer",
     "Reference",
     "apply_changes",
+    "archive_format",
     "bootstrap_busybox",
     "chain_ids",
     "derive_image",
     "import_tarball",
+    "load_archive",
     "parse_reference",
+    "plan_save",
+    "save_archive",
     "store_layer",
+    "write_archive",
 ]

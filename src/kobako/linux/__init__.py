@@ -6,11 +6,19 @@ from kobako.linux.flags import CloneFlag, MountFlag, Prctl, UmountFlag
 from kobako.linux.syscalls import (
     LinuxSyscalls,
     Syscalls,
+    ambient_raise,
+    capbset_drop,
+    capbset_read,
+    capget,
+    capset,
     clone,
     mount,
     pivot_root,
     prctl,
+    seccomp_set_filter,
+    set_keepcaps,
     set_name,
+    set_no_new_privs,
     sethostname,
     setns,
     umount2,
@@ -18,6 +26,7 @@ from kobako.linux.syscalls import (
 )
 
 __all__ = [
-    "CloneFlag", "LinuxSyscalls", "MountFlag", "Prctl", "Syscalls", "UmountFlag", "clone", "mount",
-    "pivot_root", "prctl", "set_name", "sethostname", "setns", "umount2", "unshare",
+    "CloneFlag", "LinuxSyscalls", "MountFlag", "Prctl", "Syscalls", "UmountFlag", "ambient_raise", "capbset_drop",
+    "capbset_read", "capget", "capset", "clone", "mount", "pivot_root", "prctl", "seccomp_set_filter", "set_keepcaps",
+    "set_name", "set_no_new_privs", "sethostname", "setns", "umount2", "unshare",
 ]

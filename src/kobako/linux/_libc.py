@@ -50,3 +50,13 @@ def errno() -> int:
 def long(value: int) -> object:
     """A variadic ``syscall()`` argument of C type long."""
     return ctypes.c_long(value)
+
+
+def buffer(init: bytes | int) -> ctypes.Array[ctypes.c_char]:
+    """A mutable C buffer (for structs the kernel reads or fills), initialised from bytes or zeroed."""
+    return ctypes.create_string_buffer(init, len(init)) if isinstance(init, bytes) else ctypes.create_string_buffer(init)
+
+
+def address(buf: ctypes.Array[ctypes.c_char]) -> int:
+    """The address of a buffer from ``buffer()``, for a pointer field inside another struct."""
+    return ctypes.addressof(buf)

@@ -19,6 +19,8 @@ class Call:
 @dataclass(slots=True)
 class RecordingSyscalls:
     calls: list[Call] = field(default_factory=list)
+    bounding: int = (1 << 41) - 1  # what capbset_read reports (caps 0..40, as on Linux 5.9+)
+    permitted: int = (1 << 41) - 1  # what capget reports as effective and permitted
 
     def _rec(self, name: str, *args: object) -> None:
         self.calls.append(Call(name, args))
@@ -44,6 +46,42 @@ class RecordingSyscalls:
 
     def sethostname(self, name: str) -> None:
         self._rec("sethostname", name)
+
+    def setgroups(self, gids: list[int]) -> None:
+        self._rec("setgroups", tuple(gids))
+
+    def setgid(self, gid: int) -> None:
+        self._rec("setgid", gid)
+
+    def setuid(self, uid: int) -> None:
+        self._rec("setuid", uid)
+
+    def capget(self) -> tuple[int, int, int]:
+        return self.permitted, self.permitted, 0
+
+    def capset(self, effective: int, permitted: int, inheritable: int) -> None:
+        self._rec("capset", effective, permitted, inheritable)
+
+    def capbset_read(self, cap: int) -> bool:
+        if cap > 40:
+            raise OSError(22, "Invalid argument", "prctl(23)")
+        return bool(self.bounding >> cap & 1)
+
+    def capbset_drop(self, cap: int) -> None:
+        self.bounding &= ~(1 << cap)
+        self._rec("capbset_drop", cap)
+
+    def ambient_raise(self, cap: int) -> None:
+        self._rec("ambient_raise", cap)
+
+    def set_keepcaps(self, keep: bool) -> None:
+        self._rec("set_keepcaps", keep)
+
+    def set_no_new_privs(self) -> None:
+        self._rec("set_no_new_privs")
+
+    def seccomp_set_filter(self, program: bytes, flags: int = 0) -> None:
+        self._rec("seccomp_set_filter", len(program) // 8, flags)
 
     def names(self) -> list[str]:
         return [c.name for c in self.calls]

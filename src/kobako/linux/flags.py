@@ -57,12 +57,39 @@ class Prctl(enum.IntEnum):
     """prctl(2) options (include/uapi/linux/prctl.h)."""
 
     PR_SET_PDEATHSIG = 1
+    PR_SET_KEEPCAPS = 8
     PR_SET_NAME = 15
+    PR_GET_SECCOMP = 21
+    PR_SET_SECCOMP = 22
+    PR_CAPBSET_READ = 23
     PR_CAPBSET_DROP = 24
     PR_SET_CHILD_SUBREAPER = 36
     PR_SET_NO_NEW_PRIVS = 38
+    PR_GET_NO_NEW_PRIVS = 39
+    PR_CAP_AMBIENT = 47
+
+
+class CapAmbient(enum.IntEnum):
+    """PR_CAP_AMBIENT sub-operations (include/uapi/linux/prctl.h)."""
+
+    PR_CAP_AMBIENT_IS_SET = 1
+    PR_CAP_AMBIENT_RAISE = 2
+    PR_CAP_AMBIENT_LOWER = 3
+    PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 
 # Syscall numbers not exposed by libc wrappers (arch/*/entry/syscalls, include/uapi/asm-generic/unistd.h).
 SYS_CLONE = {"x86_64": 56, "aarch64": 220}
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+SYS_CAPGET = {"x86_64": 125, "aarch64": 90}
+SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
+SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
+SYS_PRCTL = {"x86_64": 157, "aarch64": 167}
+
+# capget/capset header version (include/uapi/linux/capability.h): two 32-bit words per set.
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+# seccomp(2) operations and flags (include/uapi/linux/seccomp.h)
+SECCOMP_MODE_FILTER = 2
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_FILTER_FLAG_TSYNC = 1
+SECCOMP_FILTER_FLAG_SPEC_ALLOW = 4

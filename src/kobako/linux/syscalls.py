@@ -10,10 +10,14 @@ from __future__ import annotations
 import errno as _errno
 import os
 import platform
+import struct
 from typing import Protocol
 
 from kobako.linux import _libc
-from kobako.linux.flags import SYS_CLONE, SYS_PIVOT_ROOT, CloneFlag, MountFlag, Prctl, UmountFlag
+from kobako.linux.flags import (
+    LINUX_CAPABILITY_VERSION_3, SECCOMP_SET_MODE_FILTER, SYS_CAPGET, SYS_CAPSET, SYS_CLONE, SYS_PIVOT_ROOT,
+    SYS_PRCTL, SYS_SECCOMP, CapAmbient, CloneFlag, MountFlag, Prctl, UmountFlag,
+)
 
 _SIGCHLD = 17
 
@@ -71,7 +75,7 @@ def prctl(option: Prctl | int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5
 def set_name(name: str) -> None:
     """PR_SET_NAME takes a char*; pass it through syscall() to keep one prototype for prctl."""
     buf = name.encode()[:15]
-    _check(_libc.libc().syscall(_libc.long(157 if platform.machine() == "x86_64" else 167),
+    _check(_libc.libc().syscall(_libc.long(SYS_PRCTL[platform.machine()]),
                                 _libc.long(Prctl.PR_SET_NAME), buf, _libc.long(0), _libc.long(0),
                                 _libc.long(0)), "prctl(PR_SET_NAME)")
 
@@ -88,6 +92,59 @@ def clone(flags: int) -> int:
                   "clone")
 
 
+def capget(pid: int = 0) -> tuple[int, int, int]:
+    """The (effective, permitted, inheritable) capability masks of ``pid`` (0: the caller)."""
+    header = _libc.buffer(struct.pack("=Ii", LINUX_CAPABILITY_VERSION_3, pid))
+    data = _libc.buffer(24)  # two __user_cap_data_struct {u32 effective, permitted, inheritable}
+    _check(_libc.libc().syscall(_libc.long(SYS_CAPGET[platform.machine()]), header, data), "capget")
+    e0, p0, i0, e1, p1, i1 = struct.unpack("=6I", data.raw[:24])
+    return e0 | e1 << 32, p0 | p1 << 32, i0 | i1 << 32
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set the caller's capability sets (each a 64-bit mask); may only shrink permitted."""
+    header = _libc.buffer(struct.pack("=Ii", LINUX_CAPABILITY_VERSION_3, 0))
+    m = 0xFFFFFFFF
+    data = _libc.buffer(struct.pack("=6I", effective & m, permitted & m, inheritable & m,
+                                    effective >> 32, permitted >> 32, inheritable >> 32))
+    _check(_libc.libc().syscall(_libc.long(SYS_CAPSET[platform.machine()]), header, data), "capset")
+
+
+def capbset_read(cap: int) -> bool:
+    """Whether ``cap`` is in the caller's bounding set; OSError(EINVAL) past the kernel's last cap."""
+    return prctl(Prctl.PR_CAPBSET_READ, cap) == 1
+
+
+def capbset_drop(cap: int) -> None:
+    """Drop ``cap`` from the bounding set (needs CAP_SETPCAP)."""
+    prctl(Prctl.PR_CAPBSET_DROP, cap)
+
+
+def ambient_raise(cap: int) -> None:
+    prctl(Prctl.PR_CAP_AMBIENT, CapAmbient.PR_CAP_AMBIENT_RAISE, cap)
+
+
+def set_keepcaps(keep: bool) -> None:
+    prctl(Prctl.PR_SET_KEEPCAPS, int(keep))
+
+
+def set_no_new_privs() -> None:
+    prctl(Prctl.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def seccomp_set_filter(program: bytes, flags: int = 0) -> None:
+    """Load a classic-BPF seccomp filter (``program``: packed ``struct sock_filter``s).
+
+    Needs no_new_privs or CAP_SYS_ADMIN. ``struct sock_fprog`` is {unsigned short len; pad; filter*}.
+    """
+    if not program or len(program) % 8:
+        raise ValueError("seccomp program must be a non-empty sequence of 8-byte instructions")
+    prog = _libc.buffer(program)
+    fprog = _libc.buffer(struct.pack("=HxxxxxxQ", len(program) // 8, _libc.address(prog)))
+    _check(_libc.libc().syscall(_libc.long(SYS_SECCOMP[platform.machine()]), _libc.long(SECCOMP_SET_MODE_FILTER),
+                                _libc.long(flags), fprog), "seccomp(SECCOMP_SET_MODE_FILTER)")
+
+
 class Syscalls(Protocol):
     """The kernel calls the container init makes while building its root filesystem."""
 
@@ -99,6 +156,18 @@ class Syscalls(Protocol):
     def mknod(self, path: str, mode: int, device: int) -> None: ...
     def unshare(self, flags: int) -> None: ...
     def sethostname(self, name: str) -> None: ...
+    # credentials, capabilities and seccomp: the end of the init (kobako.runtime.security)
+    def setgroups(self, gids: list[int]) -> None: ...
+    def setgid(self, gid: int) -> None: ...
+    def setuid(self, uid: int) -> None: ...
+    def capget(self) -> tuple[int, int, int]: ...
+    def capset(self, effective: int, permitted: int, inheritable: int) -> None: ...
+    def capbset_read(self, cap: int) -> bool: ...
+    def capbset_drop(self, cap: int) -> None: ...
+    def ambient_raise(self, cap: int) -> None: ...
+    def set_keepcaps(self, keep: bool) -> None: ...
+    def set_no_new_privs(self) -> None: ...
+    def seccomp_set_filter(self, program: bytes, flags: int = 0) -> None: ...
 
 
 class LinuxSyscalls:
@@ -126,8 +195,42 @@ class LinuxSyscalls:
     def sethostname(self, name: str) -> None:
         sethostname(name)
 
+    def setgroups(self, gids: list[int]) -> None:
+        os.setgroups(gids)
+
+    def setgid(self, gid: int) -> None:
+        os.setgid(gid)
+
+    def setuid(self, uid: int) -> None:
+        os.setuid(uid)
+
+    def capget(self) -> tuple[int, int, int]:
+        return capget()
+
+    def capset(self, effective: int, permitted: int, inheritable: int) -> None:
+        capset(effective, permitted, inheritable)
+
+    def capbset_read(self, cap: int) -> bool:
+        return capbset_read(cap)
+
+    def capbset_drop(self, cap: int) -> None:
+        capbset_drop(cap)
+
+    def ambient_raise(self, cap: int) -> None:
+        ambient_raise(cap)
+
+    def set_keepcaps(self, keep: bool) -> None:
+        set_keepcaps(keep)
+
+    def set_no_new_privs(self) -> None:
+        set_no_new_privs()
+
+    def seccomp_set_filter(self, program: bytes, flags: int = 0) -> None:
+        seccomp_set_filter(program, flags)
+
 
 __all__ = [
-    "CloneFlag", "LinuxSyscalls", "MountFlag", "Prctl", "Syscalls", "UmountFlag", "clone", "mount",
-    "pivot_root", "prctl", "set_name", "sethostname", "setns", "umount2", "unshare",
+    "CloneFlag", "LinuxSyscalls", "MountFlag", "Prctl", "Syscalls", "UmountFlag", "ambient_raise", "capbset_drop",
+    "capbset_read", "capget", "capset", "clone", "mount", "pivot_root", "prctl", "seccomp_set_filter", "set_keepcaps",
+    "set_name", "set_no_new_privs", "sethostname", "setns", "umount2", "unshare",
 ]

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from kobako.errors import RuntimeFailure
-from kobako.linux.flags import CloneFlag, Prctl
-from kobako.linux.syscalls import Syscalls, prctl, setns
+from kobako.linux.flags import CloneFlag
+from kobako.linux.syscalls import Syscalls, setns
 from kobako.mount import Mount
-from kobako.runtime import _sync, rootfs
+from kobako.runtime import _sync, rootfs, security
 from kobako.runtime.console import open_pty, send_console
 from kobako.runtime.lookup import NOT_FOUND, exec_failure, lookup_path
 from kobako.runtime.spec import DEFAULT_PATH, USER_ANNOTATION
@@ -70,6 +70,8 @@ def _init(sys: Syscalls, spec: Mapping[str, Any], bundle: Path, rootfs_mounts: S
             except (OSError, ValueError):
                 pass
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    # Compile the seccomp filter first: a bad profile fails before anything is mounted.
+    sec = security.prepare(spec)
     # Join namespaces given by path before anything looks at the mount table or the network.
     # (A pid namespace by path was entered by the parent, as setns(pid) only affects children.)
     for ns in namespaces:
@@ -108,11 +110,8 @@ def _init(sys: Syscalls, spec: Mapping[str, Any], bundle: Path, rootfs_mounts: S
         # The console lives in the container's own devpts (mounted above, newinstance), made while
         # we are still root so the slave can be given to the user; the master goes to the shim.
         stdio = console_stdio(proc, user.uid, console_fd)
-    os.setgroups(list(user.additional_gids))
-    os.setgid(user.gid)
-    os.setuid(user.uid)
-    if proc.get("noNewPrivileges"):
-        prctl(Prctl.PR_SET_NO_NEW_PRIVS, 1)
+    # User, capabilities, no_new_privs (and seccomp without it): see runtime.security for the order.
+    security.switch_user(sys, sec, user.uid, user.gid, list(user.additional_gids))
     # chdir and the PATH lookup run as the user, so permission errors are the user's (like runc).
     cwd = proc.get("cwd") or "/"
     try:
@@ -128,6 +127,8 @@ def _init(sys: Syscalls, spec: Mapping[str, Any], bundle: Path, rootfs_mounts: S
     _sync.write_all(report_fd, _sync.encode(_sync.Ready()))
     if _sync.read_line(sync_fd) + b"\n" != _sync.SYNC_START:
         os._exit(1)  # the parent went away or aborted: run nothing
+    # With no_new_privs, seccomp comes last: only execve itself runs under the container's filter.
+    security.before_exec(sys, sec)
     try:
         os.execve(path, args, dict(e.split("=", 1) for e in env if "=" in e))
     except OSError as exc:
@@ -185,7 +186,16 @@ def _set_rlimits(rlimits: Sequence[Mapping[str, Any]]) -> None:
         res = getattr(resource, r["type"], None)
         if res is None:
             raise RuntimeFailure(f"unknown rlimit {r['type']}", "InvalidArgument")
-        resource.setrlimit(res, (int(r["soft"]), int(r["hard"])))
+        soft, hard = int(r["soft"]), int(r["hard"])
+        try:
+            resource.setrlimit(res, (soft, hard))
+        except (OSError, ValueError) as exc:
+            cur = resource.getrlimit(res)[1]
+            inf = resource.RLIM_INFINITY
+            raising = cur != inf and (hard == inf or hard > cur)
+            why = (f"raising the hard limit above {cur} needs CAP_SYS_RESOURCE, which this host does not grant"
+                   if raising else (exc.strerror or str(exc)).lower() if isinstance(exc, OSError) else str(exc))
+            raise RuntimeFailure(f"error setting rlimit type {r['type']} ({soft}:{hard}): {why}") from None
 
 
 def _setup_stdio(stdio: tuple[int, int, int], sync_fd: int, report_fd: int, terminal: bool) -> tuple[int, int]:

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from kobako.errors import RuntimeFailure
-from kobako.linux.flags import CloneFlag, Prctl
-from kobako.linux.syscalls import prctl, setns
-from kobako.runtime import _sync
+from kobako.linux.flags import CloneFlag
+from kobako.linux.syscalls import LinuxSyscalls, setns
+from kobako.runtime import _sync, security
 from kobako.runtime.console import open_pty
 from kobako.runtime.init import _environment, _getenv, _read, _set_rlimits, _setup_stdio
 from kobako.runtime.lookup import NOT_FOUND, exec_failure, lookup_path
@@ -56,6 +56,15 @@ class ExecSpec:
     console_size: tuple[int, int] = (0, 0)
     rlimits: Sequence[Mapping[str, Any]] = ()
     no_new_privileges: bool = False
+    # The container's: an exec is confined like its init (runc exec does the same).
+    capabilities: Mapping[str, Any] | None = None
+    seccomp: Mapping[str, Any] | None = None  # OCI linux.seccomp
+    privileged: bool = False  # `exec --privileged`: every capability the shim holds; seccomp stays
+
+    def security(self) -> security.Security:
+        spec = {"process": {"capabilities": self.capabilities, "noNewPrivileges": self.no_new_privileges},
+                "linux": {"seccomp": self.seccomp}}
+        return security.prepare(spec, privileged_caps=self.privileged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,7 @@ def exec_process(init_pid: int, spec: ExecSpec, *, stdio: tuple[int, int, int] |
     """
     if not spec.args:
         raise RuntimeFailure("args must not be empty", "InvalidArgument")
+    sec = spec.security()  # the seccomp filter is compiled here, so a bad one fails before the fork
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     own_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -90,7 +100,7 @@ def exec_process(init_pid: int, spec: ExecSpec, *, stdio: tuple[int, int, int] |
         if pid == 0:
             ours.close()
             os.close(sync_w)
-            _child(init_pid, spec, stdio, sync_r, theirs.fileno())
+            _child(init_pid, spec, sec, stdio, sync_r, theirs.fileno())
         setns(own_ns, CloneFlag.CLONE_NEWPID)
     finally:
         os.close(target)
@@ -137,11 +147,11 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _child(init_pid: int, spec: ExecSpec, stdio: tuple[int, int, int] | None, sync_fd: int,
-           report_fd: int) -> NoReturn:
+def _child(init_pid: int, spec: ExecSpec, sec: security.Security, stdio: tuple[int, int, int] | None,
+           sync_fd: int, report_fd: int) -> NoReturn:
     code = 1
     try:
-        _exec(init_pid, spec, stdio, sync_fd, report_fd)
+        _exec(init_pid, spec, sec, stdio, sync_fd, report_fd)
     except RuntimeFailure as exc:
         code = 127 if exc.kind == NOT_FOUND else 126 if exc.kind.startswith("Exec") else 1
         _report(report_fd, {"kind": exc.kind, "message": str(exc)})
@@ -159,8 +169,8 @@ def _report(fd: int, obj: dict[str, str]) -> None:
         pass
 
 
-def _exec(init_pid: int, spec: ExecSpec, stdio: tuple[int, int, int] | None, sync_fd: int,
-          report_fd: int) -> None:
+def _exec(init_pid: int, spec: ExecSpec, sec: security.Security, stdio: tuple[int, int, int] | None,
+          sync_fd: int, report_fd: int) -> None:
     for sig in signal.valid_signals():
         if sig not in (signal.SIGKILL, signal.SIGSTOP):
             try:
@@ -195,11 +205,9 @@ def _exec(init_pid: int, spec: ExecSpec, stdio: tuple[int, int, int] | None, syn
     elif stdio is None:
         null = os.open("/dev/null", os.O_RDWR)
         stdio = (null, null, null)
-    os.setgroups(list(user.additional_gids))
-    os.setgid(user.gid)
-    os.setuid(user.uid)
-    if spec.no_new_privileges:
-        prctl(Prctl.PR_SET_NO_NEW_PRIVS, 1)
+    # The init's order (runtime.security): bounding set, user, capset, no_new_privs, seccomp.
+    sys = LinuxSyscalls()
+    security.switch_user(sys, sec, user.uid, user.gid, list(user.additional_gids))
     cwd = spec.cwd or "/"
     try:
         os.chdir(cwd)
@@ -209,6 +217,7 @@ def _exec(init_pid: int, spec: ExecSpec, stdio: tuple[int, int, int] | None, syn
     path = lookup_path(spec.args[0], _getenv(env, "PATH") or "")
     # _setup_stdio keeps two fds above 2 (the init's protocol pipes); ours is report, twice.
     _unused, report_fd = _setup_stdio(stdio, report_fd, report_fd, spec.terminal)
+    security.before_exec(sys, sec)
     try:
         os.execve(path, list(spec.args), dict(e.split("=", 1) for e in env if "=" in e))
     except OSError as exc:

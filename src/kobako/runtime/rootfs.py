@@ -14,6 +14,7 @@ record their order; plain file operations (mkdir, symlink) happen for real.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,10 @@ from kobako.linux.flags import MountFlag as MS
 from kobako.linux.flags import UmountFlag
 from kobako.linux.syscalls import Syscalls
 from kobako.mount import Mount
+from kobako.runtime.copyup import copy_up
+from kobako.runtime.devices import create_spec_devices
+
+COPY_UP_ANNOTATION = "org.kobako.volumes.copy-up"  # JSON list of mount destinations to copy up
 
 # option -> (clear?, flag), as mount(8) understands them
 _FLAGS: dict[str, tuple[bool, int]] = {
@@ -148,15 +153,21 @@ def prepare_rootfs(sys: Syscalls, spec: Mapping[str, Any], bundle: Path,
         sys.mount(rootfs, rootfs, None, MS.MS_BIND | MS.MS_REC, None)
     # 3. Spec mounts in order (a later mount may sit inside an earlier one, as /dev/pts in /dev).
     dev_is_tmpfs = False
+    copy = set(json.loads(spec.get("annotations", {}).get(COPY_UP_ANNOTATION) or "[]"))
     for m in spec.get("mounts", []):
         if m.get("type") == "cgroup":
             continue  # not mounted yet: on v1 it takes one mount per hierarchy
-        _mount_at(sys, m, secure_join(rootfs, m["destination"]))
+        target = secure_join(rootfs, m["destination"])
+        if m["destination"] in copy and m.get("source"):
+            copy_up(target, m["source"])  # the image's content into an empty volume, before it hides it
+        _mount_at(sys, m, target)
         if os.path.normpath(m["destination"]) == "/dev" and m.get("type") != "bind":
             dev_is_tmpfs = True
     # 4. A fresh /dev gets the default devices and the usual links; a bind-mounted one has its own.
     if dev_is_tmpfs:
         create_devices(sys, os.path.join(rootfs, "dev"))
+    if linux.get("devices"):  # --device, --privileged: nodes the spec adds (kobako.runtime.devices)
+        create_spec_devices(sys, rootfs, linux["devices"], secure_join)
     # 5. The working directory must exist (runc creates it, as root, before dropping privileges).
     cwd = spec.get("process", {}).get("cwd") or "/"
     os.makedirs(secure_join(rootfs, cwd), mode=0o755, exist_ok=True)
@@ -172,6 +183,8 @@ def create_devices(sys: Syscalls, dev: str) -> None:
         os.umask(old)
     for target, name in DEV_SYMLINKS:
         link = os.path.join(dev, name)
+        if target == "/proc/kcore" and not os.path.exists(target):
+            continue  # like runc: /dev/core only where the kernel has /proc/kcore (CONFIG_PROC_KCORE)
         if not os.path.lexists(link):
             os.symlink(target, link)
 

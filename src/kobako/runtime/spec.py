@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kobako.runtime.caps import DEFAULT_CAPS, oci_capabilities
+
 OCI_VERSION = "1.1.0"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 USER_ANNOTATION = "org.kobako.user"
@@ -65,13 +67,18 @@ def default_spec(
     cgroups_path: str = "",
     namespaces: Sequence[Mapping[str, str]] | None = None,
     annotations: Mapping[str, str] | None = None,
+    capabilities: Sequence[str] = DEFAULT_CAPS,
+    seccomp: Mapping[str, Any] | None = None,
+    no_new_privileges: bool = False,
 ) -> dict[str, Any]:
     """An OCI runtime-spec ``config.json`` dict for ``args``.
 
     ``user`` is Docker's ``--user`` string (``name``, ``uid``, ``name:group``, ``uid:gid``); it is
     stored in the annotation ``org.kobako.user`` and resolved against the container's
     /etc/passwd after pivot_root. Without it the process runs as ``uid``/``gid``. PATH gets
-    Docker's default when ``env`` has none.
+    Docker's default when ``env`` has none. ``capabilities`` default to Docker's set (bounding,
+    effective and permitted; none inheritable or ambient); ``seccomp`` is an OCI ``linux.seccomp``
+    (``kobako.runtime.seccomp.resolve_profile`` makes one), none by default, as ``runc spec``.
     """
     env_list = list(env)
     if not any(e.startswith("PATH=") for e in env_list):
@@ -88,6 +95,8 @@ def default_spec(
     }
     if cgroups_path:
         linux["cgroupsPath"] = cgroups_path
+    if seccomp is not None:
+        linux["seccomp"] = dict(seccomp)
     spec: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
         "process": {
@@ -96,7 +105,8 @@ def default_spec(
             "args": list(args),
             "env": env_list,
             "cwd": cwd or "/",
-            "noNewPrivileges": False,
+            "capabilities": oci_capabilities(capabilities),
+            "noNewPrivileges": no_new_privileges,
         },
         "root": {"path": root_path, "readonly": readonly_rootfs},
         "hostname": hostname,

@@ -115,6 +115,17 @@ def configure_create(p: argparse.ArgumentParser) -> None:
                    "(ms|s|m|h) (default 0s)")
     p.add_argument("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
     p.add_argument("-a", "--attach", action="append", default=[], help="Attach to STDIN, STDOUT or STDERR")
+    p.add_argument("-v", "--volume", action="append", default=[], help="Bind mount a volume")
+    p.add_argument("--mount", action="append", default=[], help="Attach a filesystem mount to the container")
+    p.add_argument("--tmpfs", action="append", default=[], help="Mount a tmpfs directory")
+    p.add_argument("--volumes-from", action="append", default=[],
+                   help="Mount volumes from the specified container(s)")
+    from kobako.cli.commands._secopt import add_security_flags
+
+    add_security_flags(p)
+    from kobako.cli.commands._netopt import add_network_flags
+
+    add_network_flags(p)
     p.add_argument("--help", action="help", help="Print usage")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
@@ -153,7 +164,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
     attach = {a.lower() for a in args.attach}
     detach = getattr(args, "detach", False)
     host_config: dict[str, Any] = {"AutoRemove": bool(args.rm), "ReadonlyRootfs": bool(args.read_only),
-                                   "NetworkMode": "none"}
+                                   "NetworkMode": "default"}
     if args.memory:
         host_config["Memory"] = ram_in_bytes(args.memory)
     if args.memory_swap:
@@ -168,6 +179,10 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
     if args.log_opt:
         host_config["LogConfig"] = {"Type": "json-file",
                                     "Config": dict(o.partition("=")[::2] for o in args.log_opt)}
+    _mount_flags(args, host_config)
+    from kobako.cli.commands._secopt import security_flags
+
+    security_flags(args, host_config)
     if args.tty and os.isatty(1):
         size = shutil.get_terminal_size()
         host_config["ConsoleSize"] = [size.lines, size.columns]
@@ -199,7 +214,34 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
     hc = healthcheck(args)
     if hc is not None:
         body["Healthcheck"] = hc
+    if getattr(args, "volume", None):
+        from kobako.cli.commands._mountopt import split_volumes
+
+        volumes = split_volumes(args.volume)[1]
+        if volumes:
+            body["Volumes"] = volumes
+    from kobako.cli.commands._netopt import network_flags
+
+    network_flags(args, host_config, body)
     return body
+
+
+def _mount_flags(args: argparse.Namespace, host_config: dict[str, Any]) -> None:
+    """-v, --mount, --tmpfs, --volumes-from → HostConfig (anonymous -v go to Config.Volumes)."""
+    if not (getattr(args, "volume", None) or getattr(args, "mount", None) or getattr(args, "tmpfs", None)
+            or getattr(args, "volumes_from", None)):
+        return
+    from kobako.cli.commands._mountopt import parse_mount, split_volumes, tmpfs_map
+
+    binds = split_volumes(args.volume)[0]
+    if binds:
+        host_config["Binds"] = binds
+    if args.mount:
+        host_config["Mounts"] = [parse_mount(m) for m in args.mount]
+    if args.tmpfs:
+        host_config["Tmpfs"] = tmpfs_map(args.tmpfs)
+    if args.volumes_from:
+        host_config["VolumesFrom"] = list(args.volumes_from)
 
 
 def create_container(client: Any, args: argparse.Namespace) -> str:

@@ -16,6 +16,8 @@ SUB = {
     "import": "kobako.cli.commands.import_",
     "tag": "kobako.cli.commands.tag",
     "inspect": "kobako.cli.commands.inspect",
+    "save": "kobako.cli.commands.save",
+    "load": "kobako.cli.commands.load",
 }
 
 

@@ -12,7 +12,7 @@ from kobako.cli._format import render
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--format", help="Format output using a Go template")
-    p.add_argument("--type", choices=["container", "image"], help="Only inspect objects of this type")
+    p.add_argument("--type", choices=["container", "image", "network"], help="Only inspect objects of this type")
     p.add_argument("-s", "--size", action="store_true")
     p.add_argument("names", nargs="+", metavar="NAME")
 
@@ -22,11 +22,12 @@ def run(args: argparse.Namespace, client: Any) -> int:
 
     found: list[Any] = []
     failed = 0
-    kinds = [args.type] if args.type else ["container", "image"]
+    kinds = [args.type] if args.type else ["container", "image", "network"]
     for name in args.names:
         obj = None
         for kind in kinds:
-            path = f"/containers/{name}/json" if kind == "container" else f"/images/{name}/json"
+            path = {"container": f"/containers/{name}/json", "image": f"/images/{name}/json",
+                    "network": f"/networks/{name}"}[kind]
             query = {"size": 1} if args.size and kind == "container" else None
             try:
                 obj = client.json("GET", path, query=query)

@@ -32,15 +32,34 @@ def row(c: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
         "Command": json.dumps(cmd if no_trunc else truncate(cmd, 20), ensure_ascii=False),
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(c.get("Created", 0))),
         "RunningFor": human_duration(time.time() - c.get("Created", 0)) + " ago",
-        "Ports": "",
+        "Ports": _ports(c.get("Ports") or []),
         "State": c.get("State", ""),
         "Status": c.get("Status", ""),
         "Names": ",".join(n.lstrip("/") for n in c.get("Names", [])),
         "Labels": ",".join(f"{k}={v}" for k, v in (c.get("Labels") or {}).items()),
-        "Mounts": "",
-        "Networks": "",
+        "Mounts": mounts_text(c.get("Mounts") or [], no_trunc),
+        "Networks": ",".join(((c.get("NetworkSettings") or {}).get("Networks") or {}).keys()),
         "Size": size_text(c) if "SizeRw" in c else "",
     }
+
+
+def _ports(ports: list[dict[str, Any]]) -> str:
+    if not ports:
+        return ""
+    from kobako.cli.commands._netopt import ports_text
+
+    return ports_text(ports)
+
+
+def mounts_text(mounts: list[dict[str, Any]], no_trunc: bool) -> str:
+    """docker's ``{{.Mounts}}``: each mount's volume name (or source), cut to 15 characters with an ellipsis."""
+    names = []
+    for m in mounts:
+        name = m.get("Name") or m.get("Source") or ""
+        if not no_trunc and len(name) > 15:
+            name = name[:14] + "…"
+        names.append(name)
+    return ",".join(names)
 
 
 def size_text(c: dict[str, Any]) -> str:

@@ -81,7 +81,7 @@ class ExecRecord:
 
     def process(self) -> dict[str, Any]:
         return {"args": self.cmd, "env": self.env, "cwd": self.working_dir, "user": self.user,
-                "terminal": self.tty, "console_size": list(self.console_size)}
+                "terminal": self.tty, "console_size": list(self.console_size), "privileged": self.privileged}
 
 
 def _console_size(value: Any) -> tuple[int, int]:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import shutil
 import signal as signals
 from pathlib import Path
@@ -23,6 +24,7 @@ from kobako.errors import (
     NoSuchContainer,
     NotModified,
     RuntimeFailure,
+    SystemError_,
     Unavailable,
 )
 from kobako.fsutil import atomic_write_json, read_json
@@ -67,7 +69,9 @@ class _PendingAttach:
 class ContainerManager:
     def __init__(self, *, data_root: Path, exec_root: Path, images: Any, spawner: Spawner,
                  cgroup_parent: str = "/kobako", cgroup_root: str = "/sys/fs/cgroup",
-                 events: EventBus | None = None) -> None:
+                 events: EventBus | None = None, volumes: Any = None, network: Any = None) -> None:
+        from ._mounts import ContainerMounts
+
         self.root = data_root / "containers"
         self.exec_root = exec_root
         self.images = images
@@ -83,6 +87,11 @@ class ContainerManager:
         self._starting: set[str] = set()
         self._restarts: dict[str, RestartManager] = {}
         self._restart_tasks: dict[str, asyncio.Task[None]] = {}
+        self.mounts = ContainerMounts(volumes, self)  # volumes: a kobako.volumes.LocalVolumeStore
+        from ._netjoin import NetJoin
+
+        # network: a kobako.network.NetworkManager; without one, containers get a netns with only lo
+        self.netjoin = NetJoin(network, self) if network is not None else None
         self.health = HealthMonitor(self._run_probe, lambda c, action: self.emit(c, action),
                                     lambda c: asyncio.to_thread(c.save))
         self.root.mkdir(parents=True, exist_ok=True)
@@ -154,9 +163,12 @@ class ContainerManager:
         cid = new_id()
         name = name or random_name(self.names)
         if not cfg.get("Hostname"):
-            cfg["Hostname"] = cid[:12]
+            # --network host: the host's name, as dockerd gives
+            cfg["Hostname"] = os.uname().nodename if host_config.get("NetworkMode") == "host" else cid[:12]
         # The docker CLI sends "default" and empty values; store what they mean here.
-        if host_config.get("NetworkMode") in (None, "", "default"):
+        if self.netjoin is not None:
+            net_settings = self.netjoin.prepare(cfg, host_config, body.get("NetworkingConfig"))
+        elif host_config.get("NetworkMode") in (None, "", "default"):
             host_config["NetworkMode"] = "none"
         log_config = host_config.get("LogConfig") or {}
         host_config["LogConfig"] = {"Type": log_config.get("Type") or "json-file",
@@ -167,21 +179,29 @@ class ContainerManager:
         validate_healthcheck(cfg.get("Healthcheck"))
         default_memory_swap(host_config)
         build_spec(cid, cfg, host_config, self.cgroup_parent)  # validates resources now, not at start
+        mount_points = self.mounts.plan(cfg, host_config)
         root = self.root / cid
         c = Container(
             id=cid, name=name, created=now_rfc3339(), path=argv[0], args=argv[1:], config=cfg,
             host_config=host_config, image_id=image.id, image_ref=image_ref, snapshot=cid, root=root,
+            mount_points=mount_points,
         )
+        if self.netjoin is not None:
+            c.network_settings = net_settings
         self.names[name] = cid
         try:
+            await self.mounts.create_volumes(c)
             await asyncio.to_thread(self._prepare_rootfs, c, image)
         except BaseException:
             del self.names[name]
+            await self.mounts.forget(c)
             await asyncio.to_thread(self._remove_files, c)
             raise
         self.containers[cid] = c
         self.emit(c, "create")
-        return {"Id": cid, "Warnings": []}
+        from ._security import security_warnings
+
+        return {"Id": cid, "Warnings": security_warnings(host_config)}
 
     def _prepare_rootfs(self, c: Container, image: Any) -> None:
         c.root.mkdir(parents=True)
@@ -236,6 +256,13 @@ class ContainerManager:
 
     async def _start(self, c: Container) -> None:
         spec = build_spec(c.id, c.config, c.host_config, self.cgroup_parent)
+        await self.mounts.attach(c, spec)  # volumes, binds, tmpfs: released again in _on_exit/_start_failed
+        if self.netjoin is not None:
+            try:
+                await self.netjoin.setup(c, spec)  # sandbox, endpoints, ports: undone in _on_exit/_start_failed
+            except BaseException:
+                await self.mounts.detach(c)
+                raise
         mounts = await asyncio.to_thread(self.images.snapshotter.mounts, c.snapshot)
         await asyncio.to_thread(atomic_write_json, c.bundle / "config.json", spec)
         log_cfg = (c.host_config.get("LogConfig") or {}).get("Config") or {}
@@ -272,6 +299,7 @@ class ContainerManager:
             await self._start_failed(c, exc)
             raise
         c.set_running(pid)
+        self.mounts.started(c)
         c.manually_restarted = False
         self.health.init(c)
         await asyncio.to_thread(c.save)
@@ -286,6 +314,9 @@ class ContainerManager:
             if not p.go.done():
                 p.go.set_result(False)
         c.set_start_failed(code, str(exc))
+        await self.mounts.detach(c)
+        if self.netjoin is not None:
+            await self.netjoin.teardown(c)
         await asyncio.to_thread(c.save)
         self._notify(c)
         if c.host_config.get("AutoRemove"):
@@ -317,6 +348,9 @@ class ContainerManager:
     async def _on_exit(self, c: Container, info: dict[str, Any] | None, restoring: bool = False) -> None:
         """moby ``handleContainerExit``: record the exit, then restart (policy) or stay exited."""
         self.health.stop(c)
+        await self.mounts.detach(c)
+        if self.netjoin is not None:
+            await self.netjoin.teardown(c)  # the process is gone: its addresses and ports are free again
         if info is None:
             code, finished, oom, error = 255, None, False, "container shim disappeared; exit status unknown"
         else:
@@ -590,9 +624,9 @@ class ContainerManager:
                 raise
         if c.removed:
             return
-        await self._remove(c)
+        await self._remove(c, volumes)
 
-    async def _remove(self, c: Container) -> None:
+    async def _remove(self, c: Container, volumes: bool = False) -> None:
         if c.removed or c.id not in self.containers:
             return
         self._reset_restart_manager(c)
@@ -603,9 +637,13 @@ class ContainerManager:
         self.containers.pop(c.id, None)
         if self.names.get(c.name) == c.id:
             del self.names[c.name]
+        if self.netjoin is not None:
+            await self.netjoin.teardown(c)
         await asyncio.to_thread(self._remove_files, c)
         self._notify(c)
         self.emit(c, "destroy")
+        # moby: rm -v, and --rm containers, take their anonymous volumes along
+        await self.mounts.remove(c, volumes or bool(c.host_config.get("AutoRemove")))
 
     # -- attach ---------------------------------------------------------------------------------------
     async def attach(self, ref: str, *, stdin: bool, stdout: bool, stderr: bool,
@@ -695,9 +733,12 @@ class ContainerManager:
             except (KobakoError, OSError):
                 await self._on_exit(c, self._read_exit_file(c), restoring=True)
                 continue
+            if self.netjoin is not None:
+                await self.netjoin.restore(c)  # before the monitor, which may see the exit at once
             self._monitors[c.id] = asyncio.create_task(self._monitor(c))
             if not c.paused:
                 self.health.init(c)
+        await self.mounts.restore()  # running containers hold their volumes again
         for c in list(self.containers.values()):
             if c.running or c.state.get("StartedAt", "").startswith("0001-") or c.removed:
                 continue
@@ -716,43 +757,6 @@ class ContainerManager:
         self._monitors.clear()
         self._restart_tasks.clear()
         self.health.shutdown()
-
-
-async def _relay(creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter,
-                 sreader: asyncio.StreamReader, swriter: asyncio.StreamWriter, stdin: bool) -> None:
-    async def up() -> None:
-        # client → container stdin; the client's half-close becomes the shim's half-close.
-        try:
-            while True:
-                data = await creader.read(65536)
-                if not data:
-                    break
-                if stdin:
-                    swriter.write(data)
-                    await swriter.drain()
-            if swriter.can_write_eof():
-                swriter.write_eof()
-        except (ConnectionError, OSError):
-            pass
-
-    async def down() -> None:
-        try:
-            while True:
-                data = await sreader.read(65536)
-                if not data:
-                    break
-                cwriter.write(data)
-                await cwriter.drain()
-        except (ConnectionError, OSError):
-            pass
-
-    up_task = asyncio.create_task(up())
-    try:
-        await down()
-    finally:
-        up_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await up_task
 
 
 def _parse_size(s: str) -> int:

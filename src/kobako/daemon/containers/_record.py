@@ -15,6 +15,8 @@ from kobako.errors import Conflict, NotModified
 from kobako.fsutil import atomic_write_json, read_json
 from kobako.units import human_duration
 
+from ._mounts import mounts_view
+
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
@@ -67,6 +69,8 @@ class Container:
     state: dict[str, Any] = field(default_factory=new_state)
     restart_count: int = 0
     manually_stopped: bool = False
+    mount_points: list[dict[str, Any]] = field(default_factory=list)  # _mountspec.MountPoint.to_json()
+    network_settings: dict[str, Any] = field(default_factory=dict)  # inspect's NetworkSettings (_netjoin)
     # in memory only
     exit_seq: int = 0
     removed: bool = False
@@ -103,6 +107,8 @@ class Container:
                 "State": self.state,
                 "RestartCount": self.restart_count,
                 "HasBeenManuallyStopped": self.manually_stopped,
+                "MountPoints": self.mount_points,
+                "NetworkSettings": self.network_settings,
             },
         )
 
@@ -124,6 +130,8 @@ class Container:
             state=obj["State"],
             restart_count=obj.get("RestartCount", 0),
             manually_stopped=obj.get("HasBeenManuallyStopped", False),
+            mount_points=obj.get("MountPoints") or [],
+            network_settings=obj.get("NetworkSettings") or {},
         )
 
     # -- state predicates (youki state.rs style: a wrong-state request is a Conflict here, once) ----
@@ -286,16 +294,19 @@ class Container:
             "ImageID": self.image_id,
             "Command": self.command_string(),
             "Created": int(parse_rfc3339(self.created)),
-            "Ports": [],
+            "Ports": _ps_ports(self.network_settings),
             "Labels": self.config.get("Labels") or {},
             "State": self.status,
             "Status": self.human_status(),
             "HostConfig": {"NetworkMode": host_config_view(self.host_config)["NetworkMode"]},
-            "NetworkSettings": {"Networks": {}},
-            "Mounts": [],
+            "NetworkSettings": {"Networks": dict(self.network_settings.get("Networks") or {})},
+            "Mounts": mounts_view(self.mount_points),
         }
 
     def inspect(self) -> dict[str, Any]:
+        files = {key: str(self.root / name) for key, name in (("ResolvConfPath", "resolv.conf"),
+                                                              ("HostnamePath", "hostname"), ("HostsPath", "hosts"))
+                 if self.network_settings and (self.root / name).exists()}
         return {
             "Id": self.id,
             "Created": self.created,
@@ -303,9 +314,9 @@ class Container:
             "Args": self.args,
             "State": dict(self.state),
             "Image": self.image_id,
-            "ResolvConfPath": "",
-            "HostnamePath": "",
-            "HostsPath": "",
+            "ResolvConfPath": files.get("ResolvConfPath", ""),
+            "HostnamePath": files.get("HostnamePath", ""),
+            "HostsPath": files.get("HostsPath", ""),
             "LogPath": str(self.log_path),
             "Name": "/" + self.name,
             "RestartCount": self.restart_count,
@@ -317,7 +328,7 @@ class Container:
             "ExecIDs": None,
             "HostConfig": host_config_view(self.host_config),
             "GraphDriver": {"Name": "overlay", "Data": {}},
-            "Mounts": [],
+            "Mounts": mounts_view(self.mount_points),
             "Config": self.config,
             "NetworkSettings": {
                 "Bridge": "",
@@ -338,6 +349,7 @@ class Container:
                 "IPv6Gateway": "",
                 "MacAddress": "",
                 "Networks": {},
+                **self.network_settings,
             },
         }
 
@@ -376,3 +388,13 @@ def host_config_view(host_config: dict[str, Any]) -> dict[str, Any]:
         retries = int(restart.get("MaximumRetryCount") or 0)
         view["RestartPolicy"] = {"Name": "no", "MaximumRetryCount": retries}
     return view
+
+
+def _ps_ports(network_settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """``Ports`` of the ps summary, from NetworkSettings.Ports (kobako.network)."""
+    ports = network_settings.get("Ports") or {}
+    if not ports:
+        return []
+    from kobako.network import summary_ports
+
+    return summary_ports(ports)

@@ -23,6 +23,8 @@ def merge_config(body: dict[str, Any], image_config: dict[str, Any]) -> dict[str
             continue
         if not cfg.get(key) and img.get(key):
             cfg[key] = img[key]
+    if body.get("Volumes") and img.get("Volumes"):  # moby Merge: the image's VOLUMEs and the request's
+        cfg["Volumes"] = {**img["Volumes"], **body["Volumes"]}
     from ._health import merge_healthcheck
 
     hc = merge_healthcheck(body.get("Healthcheck"), img.get("Healthcheck"))
@@ -128,6 +130,9 @@ def build_spec(
     linux["cgroupsPath"] = f"{cgroup_parent.rstrip('/')}/{cid}"
     if host_config.get("ReadonlyRootfs"):
         spec["root"]["readonly"] = True
+    from ._security import apply_security
+
+    apply_security(spec, cfg, host_config)  # capabilities, seccomp, devices, rlimits, privileged
     return spec
 
 

@@ -230,6 +230,11 @@ class FilesBackend:
         await asyncio.to_thread(cg.freeze)
         return lambda: asyncio.to_thread(cg.thaw)
 
+    async def diff_tar(self, ref: str) -> Any:
+        """Public: a (stopped) container's changes as an uncompressed layer tar in a temporary file at
+        offset 0, which the caller closes. The builder's RUN uses it on the copy storage driver."""
+        return await self._diff(self.containers.get(ref))
+
     async def _diff(self, c: Any) -> Any:
         """The container's changes as an uncompressed layer tar, spooled to a temporary file."""
         import tempfile

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import stat
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
@@ -174,8 +176,8 @@ class Observer:
     def _changes(self, c: Any) -> list[tuple[str, int]]:
         overlay, upper, lowers = self._trees(c)
         if overlay:
-            return overlay_changes(upper, lowers)
-        return tree_changes(upper, lowers[0] if lowers else None)
+            return _hide_mount_stubs(overlay_changes(upper, lowers), upper)
+        return _hide_mount_stubs(tree_changes(upper, lowers[0] if lowers else None), upper)
 
     async def changes(self, ref: str) -> list[dict[str, Any]]:
         c = self.containers.get(ref)
@@ -274,3 +276,26 @@ class Observer:
         if "build-cache" in want:
             out["BuildCache"] = []
         return out
+
+
+_STUBS = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
+
+
+def _hide_mount_stubs(changes: list[tuple[str, int]], upper: str | Path) -> list[tuple[str, int]]:
+    """Docker keeps the mount points of /etc/hosts, /etc/hostname and /etc/resolv.conf in an init layer
+    under the container's, so ``diff`` never lists them: hide the empty files kobako's runtime made for
+    its bind mounts (and /etc, when they were its only change)."""
+    def stub(p: str) -> bool:
+        try:
+            st = os.lstat(os.path.join(str(upper), p.lstrip("/")))
+        except OSError:
+            return False
+        return stat.S_ISREG(st.st_mode) and st.st_size == 0
+
+    hidden = {p for p, kind in changes if p in _STUBS and kind == 1 and stub(p)}
+    if not hidden:
+        return changes
+    out = [(p, k) for p, k in changes if p not in hidden]
+    if not any(p.startswith("/etc/") for p, _ in out):
+        out = [(p, k) for p, k in out if not (p == "/etc" and k == 0)]
+    return out

@@ -1,0 +1,210 @@
+"""OCI ``linux.seccomp`` → a classic-BPF seccomp program, the way libseccomp lays one out.
+
+Shape of the program::
+
+    ld arch
+    jeq AUDIT_ARCH_X86_64 → ja x86_64      one dispatch pair per architecture in the filter
+    jeq AUDIT_ARCH_I386   → ja x86
+    ret KILL_PROCESS                       an ABI the filter does not know: kill (libseccomp's bad-arch)
+  x86_64:
+    ld nr
+    jge X32_SYSCALL_BIT → ja x32 | ret KILL   x32 calls share x86_64's audit arch
+    jeq nr₁ ?  rule₁ … ret fallback₁        one block per syscall that has rules, in number order
+    jeq nr₂ ?  …
+    ret default
+  x86: …
+
+A syscall's block holds its argument-conditional rules first (each: the comparisons, all of which
+must hold, then ``ret action``; a failed comparison skips to the next rule), then the action of its
+unconditional rule, or the default. Arguments are compared as 64-bit values, high word first, on
+64-bit ABIs and as their low word on 32-bit ones (x86, x32), as libseccomp does.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import platform
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kobako.runtime.seccomp import _bpf
+from kobako.runtime.seccomp._bpf import (
+    ALU_AND_K, AUDIT_ARCH, JA, JEQ_K, JGE_K, JGT_K, X32_SYSCALL_BIT, Insn, load, ret,
+)
+from kobako.runtime.seccomp._tables import syscall_table
+
+SCMP_ARCH = {"SCMP_ARCH_X86_64": "x86_64", "SCMP_ARCH_X86": "x86", "SCMP_ARCH_X32": "x32"}
+NATIVE = {"x86_64": "x86_64", "i686": "x86", "i386": "x86"}
+_ARCH_BITS = {"x86_64": 64, "x86": 32, "x32": 32}
+FILTER_FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2, "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4}
+_NR, _ARCH = 0, 4
+
+Cond = tuple[int, str, int, int]  # (index, op, value, valueTwo)
+
+
+class SeccompError(ValueError):
+    """A profile that cannot be compiled (unknown action, operator, architecture, or too big)."""
+
+
+def action_value(action: str, errno_ret: int | None = None) -> int:
+    """An OCI/libseccomp action name → the seccomp return value (ERRNO defaults to EPERM, as runc)."""
+    data = (_errno.EPERM if errno_ret is None else int(errno_ret)) & _bpf.RET_DATA
+    values = {
+        "SCMP_ACT_KILL": _bpf.RET_KILL_THREAD, "SCMP_ACT_KILL_THREAD": _bpf.RET_KILL_THREAD,
+        "SCMP_ACT_KILL_PROCESS": _bpf.RET_KILL_PROCESS, "SCMP_ACT_TRAP": _bpf.RET_TRAP,
+        "SCMP_ACT_ERRNO": _bpf.RET_ERRNO | data, "SCMP_ACT_TRACE": _bpf.RET_TRACE | data,
+        "SCMP_ACT_LOG": _bpf.RET_LOG, "SCMP_ACT_ALLOW": _bpf.RET_ALLOW,
+    }
+    if action not in values:
+        raise SeccompError(f"seccomp: unsupported action {action!r}")
+    return values[action]
+
+
+def native_arch() -> str:
+    arch = NATIVE.get(platform.machine())
+    if arch is None:
+        raise SeccompError(f"seccomp: no syscall table for {platform.machine()}")
+    return arch
+
+
+def compile_filter(seccomp: Mapping[str, Any], native: str | None = None) -> bytes:
+    """The packed BPF program for an OCI ``linux.seccomp`` object."""
+    native = native or native_arch()
+    default = action_value(str(seccomp.get("defaultAction") or ""), seccomp.get("defaultErrnoRet"))
+    arches = [native]
+    for name in seccomp.get("architectures") or ():
+        arch = SCMP_ARCH.get(name)
+        if arch is not None and arch not in arches:
+            arches.append(arch)  # other families (ARM, MIPS...) cannot occur on this machine
+    rules = _rules(seccomp.get("syscalls") or ())
+    blocks = {arch: _arch_block(arch, rules, default, "x32" in arches) for arch in arches if arch != "x32"}
+    if "x32" in arches:
+        blocks["x32"] = _arch_block("x32", rules, default, False)
+    # dispatch on the audit arch; x32 is reached from the x86_64 block, not from here
+    dispatched = [a for a in blocks if a != "x32"]
+    head: list[Insn] = [load(_ARCH)]
+    for arch in dispatched:
+        head += [Insn(JEQ_K, 0, 1, AUDIT_ARCH[arch]), Insn(JA, k=0)]  # k patched below
+    head.append(ret(_bpf.RET_KILL_PROCESS))
+    program = list(head)
+    starts: dict[str, int] = {}
+    for arch, block in blocks.items():
+        starts[arch] = len(program)
+        program += block
+    for n, arch in enumerate(dispatched):
+        at = 2 + 2 * n
+        program[at] = Insn(JA, k=starts[arch] - at - 1)
+    if "x32" in blocks:  # the x86_64 block's second instruction jumps to x32
+        at = starts["x86_64"] + 2
+        program[at] = Insn(JA, k=starts["x32"] - at - 1)
+    if len(program) > _bpf.BPF_MAXINSNS:
+        raise SeccompError(f"seccomp: filter of {len(program)} instructions exceeds {_bpf.BPF_MAXINSNS}")
+    _bpf.verify(program)
+    return _bpf.pack(program)
+
+
+def filter_flags(seccomp: Mapping[str, Any]) -> int:
+    flags = 0
+    for name in seccomp.get("flags") or ():
+        if name not in FILTER_FLAGS:
+            raise SeccompError(f"seccomp: unsupported flag {name!r}")
+        flags |= FILTER_FLAGS[name]
+    return flags
+
+
+def _rules(syscalls: Sequence[Mapping[str, Any]]) -> list[tuple[list[str], tuple[Cond, ...], int]]:
+    out = []
+    for sc in syscalls:
+        names = list(sc.get("names") or ([sc["name"]] if sc.get("name") else []))
+        action = action_value(str(sc.get("action") or ""), sc.get("errnoRet"))
+        conds = []
+        for a in sc.get("args") or ():
+            op = str(a.get("op"))
+            if op not in _OPS:
+                raise SeccompError(f"seccomp: unsupported operator {op!r}")
+            index = int(a.get("index", 0))
+            if not 0 <= index < 6:
+                raise SeccompError(f"seccomp: argument index {index} out of range")
+            conds.append((index, op, int(a.get("value", 0)), int(a.get("valueTwo", 0))))
+        out.append((names, tuple(conds), action))
+    return out
+
+
+def _arch_block(arch: str, rules: Sequence[tuple[list[str], tuple[Cond, ...], int]], default: int,
+                with_x32: bool) -> list[Insn]:
+    table = syscall_table(arch)
+    bit = X32_SYSCALL_BIT if arch == "x32" else 0
+    per_nr: dict[int, tuple[list[tuple[tuple[Cond, ...], int]], list[int]]] = {}
+    for names, conds, action in rules:
+        for name in names:
+            if name not in table:
+                continue  # not a syscall of this ABI (runc and libseccomp skip these too)
+            conditional, plain = per_nr.setdefault(table[name] | bit, ([], []))
+            (conditional.append((conds, action)) if conds else plain.append(action))
+    block: list[Insn] = [load(_NR)]
+    if arch == "x86_64":
+        block += [Insn(JGE_K, 0, 1, X32_SYSCALL_BIT), Insn(JA) if with_x32 else ret(_bpf.RET_KILL_PROCESS)]
+    elif arch == "x32":
+        block += [Insn(JGE_K, 1, 0, X32_SYSCALL_BIT), ret(_bpf.RET_KILL_PROCESS)]
+    bits = _ARCH_BITS[arch]
+    for nr in sorted(per_nr):
+        conditional, plain = per_nr[nr]
+        if not conditional and plain and plain[0] == default:
+            continue  # same as falling through to the default
+        body: list[Insn] = []
+        for conds, action in conditional:
+            body += _rule(conds, action, bits)
+        body.append(ret(plain[0] if plain else default))
+        if len(body) <= 255:
+            block.append(Insn(JEQ_K, 0, len(body), nr))
+        else:
+            block += [Insn(JEQ_K, 1, 0, nr), Insn(JA, k=len(body))]
+        block += body
+    block.append(ret(default))
+    return block
+
+
+# Each comparison is code with symbolic targets: "P" (the comparison holds: go on) and "F" (it does not:
+# skip the rest of the rule). Words: "hi"/"lo" of the argument and of the value.
+_OPS: dict[str, list[tuple[str, ...]]] = {
+    "SCMP_CMP_EQ": [("ld", "hi"), ("jeq", "hi", "", "F"), ("ld", "lo"), ("jeq", "lo", "", "F")],
+    "SCMP_CMP_NE": [("ld", "hi"), ("jeq", "hi", "", "P"), ("ld", "lo"), ("jeq", "lo", "F", "")],
+    "SCMP_CMP_GT": [("ld", "hi"), ("jgt", "hi", "P", ""), ("jeq", "hi", "", "F"), ("ld", "lo"), ("jgt", "lo", "", "F")],
+    "SCMP_CMP_GE": [("ld", "hi"), ("jgt", "hi", "P", ""), ("jeq", "hi", "", "F"), ("ld", "lo"), ("jge", "lo", "", "F")],
+    "SCMP_CMP_LT": [("ld", "hi"), ("jgt", "hi", "F", ""), ("jeq", "hi", "", "P"), ("ld", "lo"), ("jge", "lo", "F", "")],
+    "SCMP_CMP_LE": [("ld", "hi"), ("jgt", "hi", "F", ""), ("jeq", "hi", "", "P"), ("ld", "lo"), ("jgt", "lo", "F", "")],
+    "SCMP_CMP_MASKED_EQ": [("ld", "hi"), ("and", "hi"), ("jeq", "hi", "", "F"), ("ld", "lo"), ("and", "lo"),
+                           ("jeq", "lo", "", "F")],
+}
+_JUMPS = {"jeq": JEQ_K, "jgt": JGT_K, "jge": JGE_K}
+
+
+def _rule(conds: Sequence[Cond], action: int, bits: int) -> list[Insn]:
+    """The comparisons of one rule (all must hold) then ``ret action``; a failure skips past the ret."""
+    code: list[tuple[int, int, int | str, int | str, int]] = []  # (opcode, k, jt, jf) with symbolic targets
+    for index, op, value, value_two in conds:
+        steps = _OPS[op]
+        if bits == 32:  # only the low word exists: drop the high-word steps and their early exits
+            steps = [s for s in steps if s[1] != "hi"]
+        words = {"hi": value >> 32 & 0xFFFFFFFF, "lo": value & 0xFFFFFFFF}
+        if op == "SCMP_CMP_MASKED_EQ":  # value is the mask, valueTwo the datum (masked, as libseccomp)
+            masks = dict(words)
+            words = {"hi": (value_two & value) >> 32 & 0xFFFFFFFF, "lo": value_two & value & 0xFFFFFFFF}
+        start = len(code)
+        for step in steps:
+            if step[0] == "ld":
+                code.append((_bpf.LD_W_ABS, 16 + 8 * index + (4 if step[1] == "hi" else 0), 0, 0, 0))
+            elif step[0] == "and":
+                code.append((ALU_AND_K, masks[step[1]], 0, 0, 0))
+            else:
+                code.append((_JUMPS[step[0]], words[step[1]], step[2] or 0, step[3] or 0, 0))
+        end = len(code)  # "P" of this comparison: the first instruction after it
+        for i in range(start, end):
+            c, k, jt, jf, _ = code[i]
+            code[i] = (c, k, end - i - 1 if jt == "P" else jt, end - i - 1 if jf == "P" else jf, 0)
+    out = []
+    fail = len(code) + 1  # past the ret
+    for i, (c, k, jt, jf, _) in enumerate(code):
+        out.append(Insn(c, fail - i - 1 if jt == "F" else int(jt), fail - i - 1 if jf == "F" else int(jf), k))
+    out.append(ret(action))
+    return out
