@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import secrets
 import signal
@@ -256,7 +257,9 @@ def own_daemon(tmp_path: Path) -> Iterator[Daemon]:
 
 def test_ipam_and_dns_survive_sigkill_and_nothing_is_left(own_daemon: Daemon) -> None:
     d = own_daemon
-    d.kobako("network", "create", "--subnet", "10.213.254.0/28", "kn")  # 13 usable addresses
+    # a /28 (13 usable addresses) of its own, so concurrent runs on one machine don't collide
+    subnet = f"10.213.{random.randint(240, 254)}.{16 * random.randint(0, 15)}/28"
+    d.kobako("network", "create", "--subnet", subnet, "kn")
     d.kobako("run", "-d", "--name", "ka", "--network", "kn", "busybox", "sleep", "300")
     d.kobako("run", "-d", "--name", "kb", "--network", "kn", "busybox", "sleep", "300")
     ip_a = inspect(d, "ka")["NetworkSettings"]["Networks"]["kn"]["IPAddress"]
