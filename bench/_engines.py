@@ -30,6 +30,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
@@ -639,3 +640,14 @@ def run_checked(argv: list[str], env: dict[str, str], errfile: Path) -> tuple[fl
     if code != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {code}:\n{errfile.read_text(errors='replace')[-3000:]}")
     return wall, cpu
+
+
+def run_main(main: Callable[[], int], name: str) -> None:
+    """The scripts' entry point: exit with main()'s status, 130 when interrupted (cleanup has run)."""
+    try:
+        sys.exit(main())
+    except Interrupted as exc:
+        print(f"{name}: interrupted ({exc})", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -36,7 +36,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _engines import (  # noqa: E402
-    IMAGE, Engine, Interrupted, Session, add_engine_args, header, log, machine, preflight, ratio, run,
+    run_main,
+    IMAGE, Engine, Session, add_engine_args, header, log, machine, preflight, ratio, run,
     save_result, stats,
 )
 
@@ -172,10 +173,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Interrupted as exc:
-        print(f"build_vs_docker: interrupted ({exc})", file=sys.stderr)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main(main, "build_vs_docker")

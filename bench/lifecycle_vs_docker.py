@@ -37,7 +37,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _engines import (  # noqa: E402
-    IMAGE, Engine, Interrupted, Session, add_engine_args, api, header, log, machine, memory_of, preflight,
+    run_main,
+    IMAGE, Engine, Session, add_engine_args, api, header, log, machine, memory_of, preflight,
     ratio, run, run_checked, save_result, stats,
 )
 
@@ -258,10 +259,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Interrupted as exc:
-        print(f"lifecycle_vs_docker: interrupted ({exc})", file=sys.stderr)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main(main, "lifecycle_vs_docker")

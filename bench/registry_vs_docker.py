@@ -52,7 +52,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _engines import (  # noqa: E402
-    VENV_BIN, Engine, Interrupted, Kobako, Session, add_engine_args, header, log, machine, preflight, ratio, run,
+    run_main,
+    VENV_BIN, Engine, Kobako, Session, add_engine_args, header, log, machine, preflight, ratio, run,
     save_result, stats, stop_process,
 )
 
@@ -306,10 +307,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Interrupted as exc:
-        print(f"registry_vs_docker: interrupted ({exc})", file=sys.stderr)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main(main, "registry_vs_docker")

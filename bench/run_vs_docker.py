@@ -36,7 +36,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _engines import (  # noqa: E402
-    Engine, Interrupted, Session, add_engine_args, api, header, log, preflight, save_result, stats,
+    run_main,
+    Engine, Session, add_engine_args, api, header, log, preflight, save_result, stats,
     timed, machine,
 )
 
@@ -161,10 +162,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Interrupted as exc:
-        print(f"run_vs_docker: interrupted ({exc})", file=sys.stderr)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main(main, "run_vs_docker")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from kobako.cli.main import CommandError
@@ -101,24 +100,10 @@ def _configure_inspect(p: argparse.ArgumentParser) -> None:
 
 
 def inspect(args: argparse.Namespace, client: Any) -> int:
-    from kobako.cli._format import render
-    from kobako.client import DaemonError
+    from kobako.cli.commands._multi import inspect_each
 
-    found, failed = [], 0
-    for name in args.names:
-        try:
-            found.append(client.json("GET", f"/networks/{name}"))
-        except DaemonError as exc:
-            if exc.status != 404:
-                raise
-            print(f"Error response from daemon: {exc.message}", file=sys.stderr)
-            failed += 1
-    if args.format:
-        for obj in found:
-            print(render(args.format, obj))
-    else:
-        print(json.dumps(found, indent=4))
-    return 1 if failed else 0
+    return inspect_each(client, args.names, lambda n: f"/networks/{n}", args.format,
+                        lambda n, msg: f"Error response from daemon: {msg}")
 
 
 def _configure_rm(p: argparse.ArgumentParser) -> None:
@@ -127,20 +112,9 @@ def _configure_rm(p: argparse.ArgumentParser) -> None:
 
 
 def rm(args: argparse.Namespace, client: Any) -> int:
-    from kobako.client import DaemonError
+    from kobako.cli.commands._multi import for_each
 
-    failed = 0
-    for name in args.names:
-        try:
-            client.json("DELETE", f"/networks/{name}")
-        except DaemonError as exc:
-            if args.force and exc.status == 404:
-                continue
-            print(f"Error response from daemon: {exc.message}", file=sys.stderr)
-            failed += 1
-            continue
-        print(name)
-    return 1 if failed else 0
+    return for_each(args.names, lambda n: client.json("DELETE", f"/networks/{n}"), ignore_missing=args.force)
 
 
 def _configure_prune(p: argparse.ArgumentParser) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from kobako.cli.main import CommandError
@@ -104,24 +103,10 @@ def _configure_inspect(p: argparse.ArgumentParser) -> None:
 
 
 def inspect(args: argparse.Namespace, client: Any) -> int:
-    from kobako.cli._format import render
-    from kobako.client import DaemonError
+    from kobako.cli.commands._multi import inspect_each
 
-    found, failed = [], 0
-    for name in args.names:
-        try:
-            found.append(client.json("GET", f"/volumes/{name}"))
-        except DaemonError as exc:
-            if exc.status != 404:
-                raise
-            print(f"Error: No such volume: {name}", file=sys.stderr)
-            failed += 1
-    if args.format:
-        for obj in found:
-            print(render(args.format, obj))
-    else:
-        print(json.dumps(found, indent=4))
-    return 1 if failed else 0
+    return inspect_each(client, args.names, lambda n: f"/volumes/{n}", args.format,
+                        lambda n, msg: f"Error: No such volume: {n}")
 
 
 # -- rm -------------------------------------------------------------------------------------------
@@ -131,18 +116,10 @@ def _configure_rm(p: argparse.ArgumentParser) -> None:
 
 
 def rm(args: argparse.Namespace, client: Any) -> int:
-    from kobako.client import DaemonError
+    from kobako.cli.commands._multi import for_each
 
-    failed = 0
-    for name in args.names:
-        try:
-            client.json("DELETE", f"/volumes/{name}", query={"force": 1} if args.force else None)
-        except DaemonError as exc:
-            print(f"Error response from daemon: {exc.message}", file=sys.stderr)
-            failed += 1
-            continue
-        print(name)
-    return 1 if failed else 0
+    query = {"force": 1} if args.force else None
+    return for_each(args.names, lambda n: client.json("DELETE", f"/volumes/{n}", query=query))
 
 
 # -- prune ----------------------------------------------------------------------------------------
