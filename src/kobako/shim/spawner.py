@@ -21,6 +21,17 @@ from kobako.shim import _shim
 from kobako.shim._protocol import ShimConfig
 
 
+def _warm_seccomp() -> None:
+    """Compile the default seccomp filter once, here, so every forked shim inherits it compiled."""
+    try:
+        from kobako.runtime.caps import DEFAULT_CAPS, mask, names
+        from kobako.runtime.seccomp import compile_filter, default_profile, resolve_profile
+
+        compile_filter(resolve_profile(default_profile(), names(mask(DEFAULT_CAPS))))
+    except Exception as exc:  # noqa: BLE001 - only a cache; the container start compiles it then
+        print(f"spawner: seccomp warm-up failed: {exc}", file=sys.stderr)
+
+
 def _become_shim(cfg: ShimConfig, ready_fd: int, log_path: str) -> int:
     devnull = os.open("/dev/null", os.O_RDWR)
     os.dup2(devnull, 0)
@@ -85,6 +96,7 @@ def main() -> None:
 
     prctl(Prctl.PR_SET_PDEATHSIG, signal.SIGKILL)
     sock = socket.socket(fileno=fd)
+    _warm_seccomp()
     serve(sock)
 
 

@@ -22,6 +22,8 @@ unconditional rule, or the default. Arguments are compared as 64-bit values, hig
 
 from __future__ import annotations
 
+import json
+
 import errno as _errno
 import platform
 from collections.abc import Mapping, Sequence
@@ -67,9 +69,24 @@ def native_arch() -> str:
     return arch
 
 
+_COMPILED: dict[tuple[str, str], bytes] = {}
+
+
 def compile_filter(seccomp: Mapping[str, Any], native: str | None = None) -> bytes:
-    """The packed BPF program for an OCI ``linux.seccomp`` object."""
+    """The packed BPF program for an OCI ``linux.seccomp`` object.
+
+    Compiling Docker's default profile takes ~12 ms; results are memoised by the profile's JSON, and
+    the spawner compiles the default one before it forks shims, so a container start finds it ready.
+    """
     native = native or native_arch()
+    key = (json.dumps(seccomp, sort_keys=True, separators=(",", ":")), native)
+    program = _COMPILED.get(key)
+    if program is None:
+        program = _COMPILED[key] = _compile(seccomp, native)
+    return program
+
+
+def _compile(seccomp: Mapping[str, Any], native: str) -> bytes:
     default = action_value(str(seccomp.get("defaultAction") or ""), seccomp.get("defaultErrnoRet"))
     arches = [native]
     for name in seccomp.get("architectures") or ():
