@@ -7,12 +7,11 @@
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing, contextmanager
 from typing import TYPE_CHECKING
 
+from kobako.sqlitedb import SQLiteFile
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 _SCHEMA = """
@@ -35,30 +34,6 @@ CREATE TABLE IF NOT EXISTS layers (
 """
 
 
-class Index:
+class Index(SQLiteFile):
     def __init__(self, path: Path) -> None:
-        self._path = path
-        with closing(self.connect()) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-
-    def connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA busy_timeout=30000")
-        return db
-
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        with closing(self.connect()) as db:
-            yield db
-
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        with closing(self.connect()) as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        super().__init__(path, _SCHEMA)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from contextlib import closing, contextmanager
+from contextlib import closing
 from typing import TYPE_CHECKING, cast
 
 from kobako.errors import Conflict, InvalidArgument, NoSuchSnapshot, SnapshotExists
 from kobako.snapshots._protocol import Info, Kind
+from kobako.sqlitedb import SQLiteFile
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 _SCHEMA = """
@@ -33,35 +33,15 @@ def _info(row: tuple[int, str, str, str | None, float]) -> Info:
     return Info(key=row[1], kind=cast("Kind", row[2]), parent=row[3], created=row[4], id=row[0])
 
 
-class MetaStore:
+class MetaStore(SQLiteFile):
     """Transactional key → (id, kind, parent) records."""
 
     def __init__(self, path: Path) -> None:
-        self._path = path
-        with closing(self._connect()) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA busy_timeout=30000")
-        return db
-
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (BEGIN IMMEDIATE: writers serialise, readers never block)."""
-        with closing(self._connect()) as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        super().__init__(path, _SCHEMA)
 
     def get(self, key: str, db: sqlite3.Connection | None = None) -> Info:
         if db is None:
-            with closing(self._connect()) as own:
+            with closing(self.connect()) as own:
                 return self.get(key, own)
         row = db.execute("SELECT id, key, kind, parent, created FROM snapshots WHERE key = ?", (key,)).fetchone()
         if row is None:
@@ -69,7 +49,7 @@ class MetaStore:
         return _info(row)
 
     def all(self) -> list[Info]:
-        with closing(self._connect()) as db:
+        with closing(self.connect()) as db:
             rows = db.execute("SELECT id, key, kind, parent, created FROM snapshots ORDER BY id").fetchall()
         return [_info(r) for r in rows]
 
@@ -106,7 +86,7 @@ class MetaStore:
     def chain(self, key: str) -> list[Info]:
         """``key`` and its ancestors, nearest first."""
         out: list[Info] = []
-        with closing(self._connect()) as db:
+        with closing(self.connect()) as db:
             cur: str | None = key
             while cur is not None:
                 info = self.get(cur, db)
