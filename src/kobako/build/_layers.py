@@ -14,23 +14,12 @@ import gzip
 import hashlib
 from typing import TYPE_CHECKING
 
-from kobako.images import StoredLayer
+from kobako.images import StoredLayer, WriterFile
 
 if TYPE_CHECKING:
-    from kobako.content import ContentWriter, LocalContentStore
+    from kobako.content import LocalContentStore
 
 BUILD_GZIP_LEVEL = 1
-
-
-class _WriterFile:
-    def __init__(self, writer: ContentWriter) -> None:
-        self._writer = writer
-
-    def write(self, data: bytes) -> int:
-        return self._writer.write(data)
-
-    def flush(self) -> None:
-        pass
 
 
 class LayerSink:
@@ -38,7 +27,7 @@ class LayerSink:
 
     def __init__(self, content: LocalContentStore, level: int = BUILD_GZIP_LEVEL) -> None:
         self._writer = content.writer()
-        self._gz = gzip.GzipFile(filename="", mode="wb", fileobj=_WriterFile(self._writer),  # type: ignore[arg-type]
+        self._gz = gzip.GzipFile(filename="", mode="wb", fileobj=WriterFile(self._writer),  # type: ignore[arg-type]
                                  mtime=0, compresslevel=level)
         self._hash = hashlib.sha256()
         self.count = 0

@@ -10,12 +10,12 @@ not (``kobako.build._shell``), because it depends on the build state. Errors are
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
 from kobako.build._shell import split_words
 from kobako.errors import InvalidArgument
+from kobako.images import json_string_list
 
 INSTRUCTIONS = frozenset({
     "add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck", "label",
@@ -189,18 +189,6 @@ def _first(text: str) -> tuple[str, str]:
     return (m.group(1), m.group(2).strip()) if m else ("", "")
 
 
-def _json_list(rest: str) -> list[str] | None:
-    if not rest.startswith("["):
-        return None
-    try:
-        value = json.loads(rest)
-    except ValueError:
-        return None
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return value
-    return None
-
-
 def _name_values(cmd: str, rest: str, escape: str, line: int, filename: str) -> tuple[str, ...]:
     words = split_words(rest, escape)
     if not words:
@@ -244,7 +232,7 @@ def parse_instruction(logical: str, line: int, escape: str = "\\", heredocs: tup
     if not rest and cmd not in ("cmd", "entrypoint") and not (heredocs and cmd == "run"):
         raise DockerfileError(line, f"{word.upper()} requires at least one argument", filename)
     if cmd in ("run", "cmd", "entrypoint", "shell", "copy", "add", "volume"):
-        argv = _json_list(rest)
+        argv = json_string_list(rest)
         if argv is not None:
             return Instruction(**base, args=tuple(argv), json=True)  # type: ignore[arg-type]
         if cmd == "shell":
@@ -274,7 +262,7 @@ def parse_instruction(logical: str, line: int, escape: str = "\\", heredocs: tup
             return Instruction(**base, args=("NONE",))  # type: ignore[arg-type]
         if kind != "CMD" or not tail.strip():
             raise DockerfileError(line, "HEALTHCHECK requires CMD or NONE", filename)
-        argv = _json_list(tail.strip())
+        argv = json_string_list(tail.strip())
         if argv is not None:
             return Instruction(**base, args=("CMD", *argv), json=True)  # type: ignore[arg-type]
         return Instruction(**base, args=("CMD-SHELL", tail.strip()))  # type: ignore[arg-type]

@@ -9,8 +9,8 @@ configs in the content store; ``unpack`` turns layers into snapshots keyed by ch
 from __future__ import annotations
 
 from kobako.images._archive import archive_format, load_archive, plan_save, save_archive, write_archive
-from kobako.images._build import StoredLayer, store_layer
-from kobako.images._changes import apply_changes
+from kobako.images._build import StoredLayer, WriterFile, store_layer
+from kobako.images._changes import apply_changes, json_string_list
 from kobako.images._derive import derive_image
 from kobako.images._image import Image
 from kobako.images._manifest import chain_ids
@@ -26,7 +26,11 @@ __all__ = [
     "ImageUser",
     "StoredLayer",
     "Reference",
+    "WriterFile",
+    "WriterFile",
     "apply_changes",
+    "json_string_list",
+    "json_string_list",
     "archive_format",
     "bootstrap_busybox",
     "chain_ids",

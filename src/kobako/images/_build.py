@@ -27,7 +27,7 @@ class StoredLayer:
     tar_size: int
 
 
-class _WriterFile:
+class WriterFile:
     """Adapts a ``ContentWriter`` to the file interface ``GzipFile`` writes to."""
 
     def __init__(self, writer: ContentWriter) -> None:
@@ -65,7 +65,7 @@ def store_layer(
     (Go's ``gzip.DefaultCompression``); 9 costs several times the CPU for ~1% smaller blobs.
     """
     with content.writer() as w:
-        gz = gzip.GzipFile(filename="", mode="wb", fileobj=_WriterFile(w), mtime=0,  # type: ignore[arg-type]
+        gz = gzip.GzipFile(filename="", mode="wb", fileobj=WriterFile(w), mtime=0,  # type: ignore[arg-type]
                            compresslevel=level)
         reader = CountingReader(_Tee(tar_stream, gz))  # type: ignore[arg-type]
         if consume is not None:

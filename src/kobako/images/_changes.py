@@ -19,7 +19,7 @@ def _bad(line: str, why: str) -> InvalidArgument:
     return InvalidArgument(f"invalid change {line!r}: {why}")
 
 
-def _json_list(rest: str) -> list[str] | None:
+def json_string_list(rest: str) -> list[str] | None:
     if not rest.startswith("["):
         return None
     try:
@@ -80,7 +80,7 @@ def apply_changes(config: dict[str, Any], changes: Iterable[str]) -> dict[str, A
         if not rest:
             raise _bad(line, f"{instr} requires at least one argument")
         if instr in ("CMD", "ENTRYPOINT"):
-            argv = _json_list(rest)
+            argv = json_string_list(rest)
             cfg["Cmd" if instr == "CMD" else "Entrypoint"] = argv if argv is not None else ["/bin/sh", "-c", rest]
         elif instr == "ENV":
             env = list(cfg.get("Env") or [])
@@ -92,7 +92,7 @@ def apply_changes(config: dict[str, Any], changes: Iterable[str]) -> dict[str, A
         elif instr == "EXPOSE":
             cfg["ExposedPorts"] = {**(cfg.get("ExposedPorts") or {}), **_ports(line, rest)}
         elif instr == "VOLUME":
-            vols = _json_list(rest) or rest.split()
+            vols = json_string_list(rest) or rest.split()
             cfg["Volumes"] = {**(cfg.get("Volumes") or {}), **{v: {} for v in vols}}
         elif instr == "WORKDIR":
             cfg["WorkingDir"] = posixpath.normpath(posixpath.join(cfg.get("WorkingDir") or "/", rest))
