@@ -167,3 +167,45 @@ def test_devices_created_as_root(tmp_path: Path) -> None:
     ti.devmajor, ti.devminor, ti.mode = 1, 3, 0o666
     _apply(_tar(ti), tmp_path)
     assert os.lstat(tmp_path / "null").st_rdev == os.makedev(1, 3)
+
+
+def test_diff_layer_never_follows_symlinks(tmp_path: Path) -> None:
+    secret = tmp_path / "host-secret"
+    secret.write_bytes(b"host only")
+    (tmp_path / "host-dir").mkdir()
+    (tmp_path / "host-dir" / "inner").write_bytes(b"host inner")
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    os.symlink(secret, upper / "file-link")
+    os.symlink(tmp_path / "host-dir", upper / "dir-link")
+    (upper / "a").write_bytes(b"A")
+    os.link(upper / "a", upper / "b")
+    out = io.BytesIO()
+    diff_layer(upper, out)
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tf:
+        members = {m.name: m for m in tf.getmembers()}
+        assert members["file-link"].issym() and members["file-link"].linkname == str(secret)
+        assert members["dir-link"].issym()
+        assert "dir-link/inner" not in members
+        assert members["b"].islnk() and members["b"].linkname == "a"
+        assert tf.extractfile("a").read() == b"A"  # type: ignore[union-attr]
+    assert b"host only" not in out.getvalue() and b"host inner" not in out.getvalue()
+
+
+def test_diff_layer_skips_a_file_swapped_after_lstat(tmp_path: Path) -> None:
+    from kobako.snapshots._diff import _add_file
+
+    (tmp_path / "f").write_bytes(b"ours")
+    (tmp_path / "other").write_bytes(b"host secret")
+    stale = os.lstat(tmp_path / "other")  # the inode seen by the walk is not the one opened now
+    buf = io.BytesIO()
+    dfd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with tarfile.open(fileobj=buf, mode="w|") as tf:
+            _add_file(tf, tarfile.TarInfo("f"), "f", dfd, stale)
+            os.symlink(tmp_path / "other", tmp_path / "g")
+            _add_file(tf, tarfile.TarInfo("g"), "g", dfd, os.lstat(tmp_path / "other"))
+    finally:
+        os.close(dfd)
+    with tarfile.open(fileobj=io.BytesIO(buf.getvalue())) as tf:
+        assert tf.getnames() == []
