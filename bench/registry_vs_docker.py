@@ -186,6 +186,125 @@ def concurrent_get(port: int, digest: str, threads: int) -> tuple[float, int]:
     return wall, sum(total)
 
 
+def upload_blob(port: int, size: int, seed: int = 7) -> tuple[str, int]:
+    """Store ``size`` PRNG bytes as a blob of REPO_NAME straight through the registry API (POST, then PUT
+    ?digest= with the whole body): the --get-only set-up, no engine involved."""
+    import hashlib
+
+    data = random.Random(seed).randbytes(size)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    c.request("POST", f"/v2/{REPO_NAME}/blobs/uploads/", body=b"")
+    r = c.getresponse()
+    r.read()
+    location = r.getheader("Location") or ""
+    if r.status != 202 or not location:
+        raise RuntimeError(f"upload start on port {port} answered {r.status}")
+    sep = "&" if "?" in location else "?"
+    path = location.split("://", 1)[-1].split("/", 1)[-1]
+    c.request("PUT", f"/{path}{sep}digest={digest}", body=data,
+              headers={"Content-Type": "application/octet-stream"})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    if r.status != 201:
+        raise RuntimeError(f"upload on port {port} answered {r.status}: {body[:300]!r}")
+    return digest, size
+
+
+def get_rounds(regs: dict[str, "Registry"], blobs: dict[str, tuple[str, int]], threads: int,
+               rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """``rounds`` rounds of ``threads`` concurrent GETs (then 1 GET) per registry, alternating who goes first."""
+    conc: dict[str, list[float]] = {name: [] for name in regs}
+    single: dict[str, list[float]] = {name: [] for name in regs}
+    for i in range(rounds):
+        for name in (["kobako", "docker"] if i % 2 == 0 else ["docker", "kobako"]):
+            digest, bsize = blobs[name]
+            wall, got = concurrent_get(regs[name].port, digest, threads)
+            if got != bsize * threads:
+                raise RuntimeError(f"{name}: got {got} bytes, expected {bsize * threads}")
+            conc[name].append(got / 1e6 / wall)
+            wall1, got1 = concurrent_get(regs[name].port, digest, 1)
+            single[name].append(got1 / 1e6 / wall1)
+    return conc, single
+
+
+class RegistriesOnly:
+    """What ``Registry`` needs of a ``Session`` without starting kobakod or dockerd (--get-only), so it
+    runs next to another bench; the registries are stopped and the temp dir removed on exit."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        import tempfile
+
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="kobako-bench-get-"))
+        self.kobako = self
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def client_env(self) -> dict[str, str]:
+        import os
+
+        env = dict(os.environ)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        return env
+
+    def spawn(self, argv: list[str], name: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        with open(self.tmp / f"{name}.log", "ab") as logf:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
+                                    start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def __enter__(self) -> "RegistriesOnly":
+        run([sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parents[1] / "src")],
+            check=False, timeout=300)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for proc in self.procs:
+            stop_process(proc, timeout=10)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def get_only(args: argparse.Namespace) -> int:
+    """Only the registries' concurrent blob GETs, on a blob uploaded through the API (no engines)."""
+    from datetime import datetime, timezone
+
+    m = machine()
+    size = args.size_mb * 1_000_000
+    stamp = datetime.now(timezone.utc)
+    with RegistriesOnly(args) as s:
+        regs = {"kobako": Registry(s, "kobako"), "docker": Registry(s, "docker")}  # type: ignore[arg-type]
+        blobs = {}
+        for name, reg in regs.items():
+            reg.start_empty()
+            blobs[name] = upload_blob(reg.port, size)
+        log(f"concurrent: {args.concurrent_runs} rounds of {args.threads} parallel blob GETs per registry")
+        conc, single = get_rounds(regs, blobs, args.threads, args.concurrent_runs)
+    head = run(["git", "-C", str(Path(__file__).resolve().parents[1]), "rev-parse", "--short", "HEAD"],
+               check=False).stdout.decode().strip()
+    v = {"kobako_src": f"checkout at {head}", "docker_registry": DOCKER_REGISTRY}
+    out_res: dict[str, Any] = {}
+    for label, d in (("concurrent_MBps", conc), ("single_get_MBps", single)):
+        out_res[label] = {k: {"samples": x, **stats(x)} for k, x in d.items()}
+        out_res[label]["ratio_median"] = ratio(stats(d["kobako"])["median"], stats(d["docker"])["median"])
+    result = {"date": stamp.isoformat(timespec="seconds"), "machine": m, "versions": v, "mode": "get-only",
+              "size_bytes": size, "threads": args.threads, "results": out_res}
+    out = save_result("registry_vs_docker", stamp, result)
+    print(f"{stamp:%Y-%m-%d %H:%M} UTC, load {m['loadavg_start'][0]:.1f} at start, {v['kobako_src']}")
+    print(f"blob {size / 1e6:.0f} MB uploaded through the registry API (--get-only)")
+    print(f"{'throughput (median MB/s)':<44}{'kobako':>9}{'docker':>9}{'ratio':>8}  goal >= 1")
+    for label, key in ((f"registry, {args.threads} concurrent blob GETs", "concurrent_MBps"),
+                       ("registry, 1 blob GET (info)", "single_get_MBps")):
+        r = out_res[key]
+        verdict = "" if "info" in label else ("  met" if r["ratio_median"] >= 1 else "  MISSED")
+        print(f"{label:<44}{r['kobako']['median']:>9.1f}{r['docker']['median']:>9.1f}{r['ratio_median']:>8.2f}"
+              f"{verdict}  samples kobako {[round(x) for x in r['kobako']['samples']]}"
+              f" docker {[round(x) for x in r['docker']['samples']]}")
+    print(f"results: {out}")
+    return 0
+
+
 def client(e: Engine, *args: str, timeout: float = 900) -> tuple[float, str]:
     argv = e.cli(*args)
     t0 = time.perf_counter()
@@ -219,6 +338,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=8, help="concurrent blob downloads (default 8)")
     ap.add_argument("--concurrent-runs", type=int, default=3, help="rounds of concurrent downloads (default 3)")
     ap.add_argument("--quick", action="store_true", help="50 MB, 1 run, 2 concurrent rounds")
+    ap.add_argument("--get-only", action="store_true",
+                    help="only the concurrent blob GETs, on a blob uploaded through the registry API")
     add_engine_args(ap)
     args = ap.parse_args()
     if args.quick:
@@ -226,6 +347,8 @@ def main() -> int:
     if (code := preflight(args, "registry_vs_docker", (DOCKER_REGISTRY,))) is not None:
         print("  (apt-get install -y docker-registry)", file=sys.stderr)
         return code
+    if args.get_only:
+        return get_only(args)
 
     m = machine()
     size = args.size_mb * 1_000_000
@@ -263,17 +386,7 @@ def main() -> int:
                     raise RuntimeError(f"{e.name} pull reused a local layer:\n{out[-2000:]}")
                 pull[e.name].append(wall)
         log(f"concurrent: {args.concurrent_runs} rounds of {args.threads} parallel blob GETs per registry")
-        conc: dict[str, list[float]] = {e.name: [] for e in s.engines}
-        single: dict[str, list[float]] = {e.name: [] for e in s.engines}
-        for i in range(args.concurrent_runs):
-            for name in (["kobako", "docker"] if i % 2 == 0 else ["docker", "kobako"]):
-                digest, bsize = blobs[name]
-                wall, got = concurrent_get(regs[name].port, digest, args.threads)
-                if got != bsize * args.threads:
-                    raise RuntimeError(f"{name}: got {got} bytes, expected {bsize * args.threads}")
-                conc[name].append(got / 1e6 / wall)
-                wall1, got1 = concurrent_get(regs[name].port, digest, 1)
-                single[name].append(got1 / 1e6 / wall1)
+        conc, single = get_rounds(regs, blobs, args.threads, args.concurrent_runs)
         v = s.versions()
     stamp = s.stamp
 

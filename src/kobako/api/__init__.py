@@ -17,6 +17,7 @@ _EXPORTS = {
     "Request": "kobako.api.request",
     "Response": "kobako.api.response",
     "StreamResponse": "kobako.api.response",
+    "FileResponse": "kobako.api.response",
     "Hijack": "kobako.api.response",
     "json_response": "kobako.api.response",
     "no_content": "kobako.api.response",
@@ -28,7 +29,7 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Hijack", "HijackReader", "Request", "Response", "Route", "Router", "Server", "StdcopyDecoder",
+    "FileResponse", "Hijack", "HijackReader", "Request", "Response", "Route", "Router", "Server", "StdcopyDecoder",
     "StreamResponse", "add_ping_routes", "frame", "json_response", "no_content", "status_for",
 ]
 

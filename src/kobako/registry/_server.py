@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kobako.api import Request, Response, Router, StreamResponse
+from kobako.api import FileResponse, Request, Response, Router, StreamResponse
 from kobako.content import ContentWriter
 from kobako.errors import DigestMismatch, InvalidArgument, NotFound
 from kobako.registry._access import AuthPolicy
@@ -34,7 +35,7 @@ log = logging.getLogger("kobako.registry")
 API_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
 READ_CHUNK = 1024 * 1024
 UPLOAD_TTL = 24 * 3600
-Handler = Callable[[Request], Awaitable[Response | StreamResponse]]
+Handler = Callable[[Request], Awaitable[Response | StreamResponse | FileResponse]]
 
 
 @dataclass(slots=True, eq=False)
@@ -102,7 +103,7 @@ class Registry:
         return r
 
     def _guard(self, fn: Handler, action: str | None) -> Callable[[Request], Awaitable[Response | StreamResponse | Hijack]]:
-        async def handler(req: Request) -> Response | StreamResponse:
+        async def handler(req: Request) -> Response | StreamResponse | FileResponse:
             try:
                 if action == "catalog":
                     self._check(req, "registry", "catalog", "*")
@@ -190,11 +191,20 @@ class Registry:
         return Response(200, json.dumps({"name": name, "tags": page}).encode(), headers, "application/json")
 
     # -- blobs ------------------------------------------------------------------------------------
-    async def blob_get(self, req: Request) -> StreamResponse:
+    async def blob_get(self, req: Request) -> FileResponse:
+        """The blob (or a ``Range`` of it) straight from its file by sendfile; HEAD: the head only."""
         name, digest = req.params["name"], req.params["digest"]
         path = self.storage.blob_path(name, digest)
-        size = path.stat().st_size
-        rng = parse_range(req.headers.get("range"), size)
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - the server closes it once sent
+        except FileNotFoundError:  # deleted between the check and the open
+            raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest}) from None
+        try:
+            size = os.fstat(f.fileno()).st_size
+            rng = parse_range(req.headers.get("range"), size)
+        except BaseException:
+            f.close()
+            raise
         headers = {**API_HEADER, "Docker-Content-Digest": digest, "Accept-Ranges": "bytes",
                    "ETag": f'"{digest}"', "Cache-Control": "max-age=31536000"}
         start, end, status = 0, size - 1, 200
@@ -202,25 +212,7 @@ class Registry:
             start, end = rng
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-        headers["Content-Length"] = str(end - start + 1)
-        if req.method == "HEAD":
-            return StreamResponse(_empty(), "application/octet-stream", status, headers)
-        f = open(path, "rb")  # noqa: SIM115 - closed by the generator
-
-        async def body() -> AsyncIterator[bytes]:
-            try:
-                f.seek(start)
-                left = end - start + 1
-                while left > 0:
-                    chunk = await asyncio.to_thread(f.read, min(READ_CHUNK, left))
-                    if not chunk:
-                        raise OSError(f"{path}: blob shorter than expected")
-                    left -= len(chunk)
-                    yield chunk
-            finally:
-                f.close()
-
-        return StreamResponse(body(), "application/octet-stream", status, headers)
+        return FileResponse(f, start, end - start + 1, "application/octet-stream", status, headers)
 
     async def blob_delete(self, req: Request) -> Response:
         self.storage.unlink_blob(req.params["name"], req.params["digest"])
@@ -363,11 +355,6 @@ class Registry:
     def close(self) -> None:
         for uid in list(self.uploads):
             self._drop(uid)
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield  # pragma: no cover
 
 
 async def _drain(req: Request) -> None:
