@@ -10,13 +10,19 @@ runtime and shim modules are imported here, before any fork, so a shim starts wi
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
 import socket
 import sys
 
-import kobako.runtime  # noqa: F401  (pre-import: forked shims inherit it)
+# Pre-import everything a shim and its children run (kobako.runtime loads its names lazily), so no
+# forked shim pays for, or dirties pages with, an import.
+import kobako.runtime.cgroups  # noqa: F401
+import kobako.runtime.console  # noqa: F401
+import kobako.runtime.nsexec  # noqa: F401
+import kobako.runtime.process  # noqa: F401
 from kobako.shim import _shim
 from kobako.shim._protocol import ShimConfig
 
@@ -71,6 +77,7 @@ def serve(sock: socket.socket) -> None:
         log_path = os.path.join(cfg.exec_root, "shims", f"{cfg.id}.log")
         pid = os.fork()
         if pid == 0:
+            gc.freeze()  # the inherited objects are never traversed by the shim's collector (no copy-on-write)
             code = 1
             try:
                 sock.close()
