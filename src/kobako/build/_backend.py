@@ -1,42 +1,28 @@
 """``BuildBackend``: what ``POST /build`` and ``POST /build/prune`` call.
 
-The context arrives as a tar file (plain, gzip or zstd; or a bare Dockerfile, as dockerd
-accepts); it is extracted with the layer extractor's safety rules into a private directory
-under ``<data-root>/build/tmp`` that is removed after the build, whatever happens.
+The context arrives as a tar stream (plain, gzip or zstd; or a bare Dockerfile, as dockerd
+accepts). ``receive`` indexes it as it comes (``_context.ContextReceiver``): nothing is
+extracted; COPY/ADD read the members from an unnamed spool file under ``<data-root>/build/tmp``
+that disappears with its descriptor, whatever happens to the daemon.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kobako.build.builder import Builder, BuildOptions, RunStep, new_build_dir
+from kobako.build._context import ContextReceiver, TarTree, receive_file
+from kobako.build.builder import Builder, BuildOptions, RunStep
 from kobako.build.cache import BuildCache
-from kobako.snapshots import apply_layer, open_layer
 
 if TYPE_CHECKING:
     from kobako.images import Image, ImageStore
 
-
-def _is_tar(head: bytes) -> bool:
-    if head[:2] == b"\x1f\x8b" or head[:4] == b"\x28\xb5\x2f\xfd":
-        return True
-    return len(head) >= 262 and head[257:262] == b"ustar"
-
-
-def extract_context(tar_path: str, dest: Path) -> None:
-    with open(tar_path, "rb") as f:
-        head = f.read(512)
-    if head and not _is_tar(head):
-        shutil.copyfile(tar_path, dest / "Dockerfile")
-        return
-    if not head:
-        return
-    with open(tar_path, "rb") as f, open_layer(f) as tar:
-        apply_layer(tar, dest, overlay=False)  # type: ignore[arg-type]
+_BATCH = 1 << 20  # body bytes handed to the indexing thread at a time
 
 
 class BuildBackend:
@@ -48,16 +34,51 @@ class BuildBackend:
         self.cache = BuildCache(self.root / "cache.db", images.content)
         self.builder = Builder(images, self.cache, runner, self.tmp)
 
-    async def build(self, tar_path: str, opts: BuildOptions | dict[str, Any],
+    async def receive(self, body: AsyncIterator[bytes]) -> TarTree:
+        """The context from a streamed request body; indexing runs in a worker thread, one batch
+        behind the socket reads, so the client's upload and the hashing overlap."""
+        rc = ContextReceiver(self.tmp)
+        pending: asyncio.Future[None] | None = None
+        batch: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in body:
+                batch.append(chunk)
+                size += len(chunk)
+                if size >= _BATCH:
+                    if pending is not None:
+                        await pending
+                    pending = asyncio.ensure_future(asyncio.to_thread(rc.feed_many, batch))
+                    batch, size = [], 0
+            if pending is not None:
+                await pending
+                pending = None
+
+            def last() -> TarTree:
+                rc.feed_many(batch)
+                return rc.finish()
+
+            return await asyncio.to_thread(last)
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+            rc.abort()
+            raise
+
+    async def build(self, context: TarTree | str, opts: BuildOptions | dict[str, Any],
                     emit: Callable[[dict[str, Any]], None]) -> Image:
+        """Build from a received context (left open: the caller closes it) or a context tar file."""
         if isinstance(opts, dict):
             opts = BuildOptions(**opts)
-        ctx = await asyncio.to_thread(new_build_dir, self.tmp)
+        if isinstance(context, TarTree):
+            return await self.builder.build(context, opts, emit)
+        tree = await asyncio.to_thread(receive_file, context, self.tmp)
         try:
-            await asyncio.to_thread(extract_context, tar_path, ctx)
-            return await self.builder.build(ctx, opts, emit)
+            return await self.builder.build(tree, opts, emit)
         finally:
-            await asyncio.to_thread(shutil.rmtree, ctx, True)
+            tree.close()
 
     def validate(self, opts: dict[str, Any]) -> None:
         from kobako.errors import InvalidArgument

@@ -12,9 +12,11 @@ the tree is ever read: the rule that keeps COPY inside the build context.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Iterator
+from typing import BinaryIO
 
 from kobako.errors import InvalidArgument
 from kobako.mount import Mount
@@ -32,6 +34,10 @@ def _opaque(path: str) -> bool:
 
 def _whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _nofollow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW)
 
 
 def split(rel: str) -> list[str]:
@@ -99,6 +105,27 @@ class LayerTree:
         path = self.host_path(rel)
         return os.lstat(path) if path is not None else None
 
+    def readlink(self, rel: str) -> str:
+        host = self.host_path(rel)
+        if host is None:
+            raise FileNotFoundError(2, "No such file or directory", rel)
+        return os.readlink(host)
+
+    def open(self, rel: str) -> BinaryIO:
+        """The content of the regular file at ``rel`` (no symlink followed)."""
+        host = self.host_path(rel)
+        if host is None:
+            raise FileNotFoundError(2, "No such file or directory", rel)
+        return open(host, "rb", opener=_nofollow)  # noqa: SIM115
+
+    def file_digest(self, rel: str) -> str:
+        """SHA-256 (hex) of the regular file at ``rel``."""
+        h = hashlib.sha256()
+        with self.open(rel) as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        return h.hexdigest()
+
     def listdir(self, rel: str) -> list[str]:
         parts = split(rel)
         seen: set[str] = set()
@@ -139,7 +166,7 @@ class LayerTree:
                 links += 1
                 if links > MAX_SYMLINKS:
                     raise InvalidArgument(f"too many levels of symbolic links: {rel}")
-                target = os.readlink(self.host_path(cand))  # type: ignore[arg-type]
+                target = self.readlink(cand)
                 if target.startswith("/"):
                     done = []
                 todo = [c for c in target.split("/") if c not in ("", ".")] + todo

@@ -22,6 +22,7 @@ import posixpath
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from kobako.build import _config as cfgops
-from kobako.build._copy import CopyError, LayerWriter, Owner, Source, context_sources, is_archive, \
+from kobako.build._copy import CopyError, LayerWriter, Owner, Source, context_sources, is_archive_head, \
     source_digest, write_copy
 from kobako.build._layers import LayerSink
 from kobako.build._shell import ExpansionError, expand, split_words
@@ -138,7 +139,9 @@ class Builder:
         self.runner = runner
         self.tmp_root = Path(tmp_root)
 
-    async def build(self, context: Path, opts: BuildOptions, emit: Callable[[dict[str, Any]], None]) -> Image:
+    async def build(self, context: Path | LayerTree, opts: BuildOptions,
+                    emit: Callable[[dict[str, Any]], None]) -> Image:
+        """Build from ``context``: a directory, or a tree such as the daemon's ``TarTree``."""
         job = _Job(self, context, opts, emit)
         try:
             return await job.run()
@@ -148,7 +151,8 @@ class Builder:
 
 
 class _Job:
-    def __init__(self, b: Builder, context: Path, opts: BuildOptions, emit: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(self, b: Builder, context: Path | LayerTree, opts: BuildOptions,
+                 emit: Callable[[dict[str, Any]], None]) -> None:
         self.b = b
         self.images = b.images
         self.content = b.content
@@ -160,8 +164,9 @@ class _Job:
         self.total = 0
         self.consumed: set[str] = set()
         self.escape = "\\"
-        self.ignore = DockerIgnore.from_context(context)
-        self.ctx_tree = LayerTree([str(context)])
+        self.ctx_tree = context if isinstance(context, LayerTree) else LayerTree([str(context)])
+        self.ignore = DockerIgnore.from_text(self._read_context(".dockerignore")) \
+            if self._is_file(".dockerignore") else DockerIgnore()
         self.stages: list[_Stage] = []
         self.result: str | None = None
         self.cache_sources: list[Image] | None = None  # the --cache-from images, looked up once
@@ -223,15 +228,23 @@ class _Job:
 
     def _read_dockerfile(self) -> Dockerfile:
         name = self.opts.dockerfile or "Dockerfile"
-        rel = "/".join(split(name))
-        path = self.ctx_tree.host_path(self.ctx_tree.resolve(rel)) if rel else None
-        if path is None or not os.path.isfile(path):
-            if name == "Dockerfile" and (self.context / "dockerfile").is_file():
-                path = str(self.context / "dockerfile")
+        tree = self.ctx_tree
+        rel = tree.resolve("/".join(split(name))) if split(name) else ""
+        if not self._is_file(rel):
+            if name == "Dockerfile" and self._is_file("dockerfile"):
+                rel = "dockerfile"
             else:
                 raise BuildError(f"Cannot locate specified Dockerfile: {name}")
-        with open(path, "rb") as f:
+        with tree.open(rel) as f:
             return parse(f.read(), posixpath.basename(name) if not name.startswith(".dockerfile.") else "Dockerfile")
+
+    def _read_context(self, rel: str) -> bytes:
+        with self.ctx_tree.open(rel) as f:
+            return f.read()
+
+    def _is_file(self, rel: str) -> bool:
+        st = self.ctx_tree.lstat(rel) if rel else None
+        return st is not None and stat.S_ISREG(st.st_mode)
 
     def _split(self, df: Dockerfile) -> tuple[list[Instruction], list[_Stage]]:
         meta: list[Instruction] = []
@@ -799,11 +812,12 @@ class _Job:
     def _maybe_extract(self, src: Source) -> Source:
         if src.tree is None or src.is_dir():
             return src
-        host = src.tree.host_path(src.path)
         st = src.stat()
-        if host is None or st is None or not os.path.isfile(host) or os.path.islink(host):
+        if st is None or not stat.S_ISREG(st.st_mode):
             return src
-        if is_archive(host):
+        with src.tree.open(src.path) as f:
+            head = f.read(512)
+        if is_archive_head(head):
             return Source(name=src.name, tree=src.tree, path=src.path, extract=True)
         return src
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import stat
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -157,27 +158,39 @@ class DockerIgnore:
     def walk(self, root: str | os.PathLike[str], always: Iterable[str] = ()) -> Iterator[str]:
         """Relative paths under ``root`` to send (directories before their content, sorted);
         ``always`` (the Dockerfile, .dockerignore) are sent even when excluded."""
+        for rel, _st in self.walk_stat(root, always):
+            yield rel
+
+    def walk_stat(self, root: str | os.PathLike[str], always: Iterable[str] = ()
+                  ) -> Iterator[tuple[str, os.stat_result]]:
+        """``walk`` with each path's ``lstat``: one ``scandir`` per directory and one ``lstat``
+        per entry, the only system calls the client needs to describe the context."""
         keep = {posixpath.normpath(a) for a in always}
         root = os.fspath(root)
+        filtering = bool(self.patterns)
 
-        def visit(rel_dir: str) -> Iterator[str]:
-            full = os.path.join(root, rel_dir) if rel_dir else root
+        def visit(rel_dir: str, full: str) -> Iterator[tuple[str, os.stat_result]]:
             try:
-                names = sorted(os.listdir(full))
+                with os.scandir(full) as it:
+                    entries = sorted(it, key=lambda e: e.name)
             except OSError:
                 return
-            for name in names:
-                rel = f"{rel_dir}/{name}" if rel_dir else name
-                is_dir = os.path.isdir(os.path.join(full, name)) and not os.path.islink(os.path.join(full, name))
-                if self.excluded(rel) and rel not in keep:
+            for entry in entries:
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue  # gone since the listing
+                is_dir = stat.S_ISDIR(st.st_mode)
+                if filtering and rel not in keep and self.excluded(rel):
                     if is_dir and self.may_include_under(rel):
-                        sub = list(visit(rel))
+                        sub = list(visit(rel, entry.path))
                         if sub:
-                            yield rel
+                            yield rel, st
                             yield from sub
                     continue
-                yield rel
+                yield rel, st
                 if is_dir:
-                    yield from visit(rel)
+                    yield from visit(rel, entry.path)
 
-        yield from visit("")
+        yield from visit("", root)

@@ -1,7 +1,8 @@
 """Build routes: ``POST /build`` (the legacy builder protocol) and ``POST /build/prune``.
 
-The context tar is spooled to a temporary file, then the build runs as a task whose progress
-(``{"stream": …}``, ``{"aux": {"ID": …}}``) is relayed line by line; a failure becomes the last
+The context tar is received and indexed as it arrives (``builds.receive``, nothing extracted),
+then the build runs as a task whose progress (``{"stream": …}``, ``{"aux": {"ID": …}}``) is
+relayed line by line; a failure becomes the last
 line, ``{"errorDetail": {"message": …}, "error": …}``, as dockerd writes it (the HTTP status
 is already 200 by then). A client that goes away cancels the build.
 """
@@ -12,13 +13,11 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 from kobako.api.jsonstream import aux_line, error_line, stream_line
 from kobako.api.request import Request
-from kobako.api.routes.images import save_body
 from kobako.api.response import Response, StreamResponse, json_response
 from kobako.api.router import Router
 from kobako.errors import InvalidArgument, KobakoError
@@ -63,16 +62,17 @@ def build_options(req: Request) -> dict[str, Any]:
 
 
 def add_build_routes(router: Router, builds: Any) -> None:
-    """``builds``: ``build(tar_path, options, emit)``, ``prune()``, ``history(name)``."""
+    """``builds``: ``receive(body) -> context``, ``build(context, options, emit)``, ``prune()``,
+    ``history(name)``; the context has ``close()``."""
 
     async def image_build(req: Request) -> StreamResponse:
         opts = build_options(req)
         builds.validate(opts)  # a bad tag is a 400 before anything is read or built
-        path = await save_body(req)
+        context = await builds.receive(req.stream())
 
         async def progress() -> AsyncIterator[bytes]:
             queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-            task = asyncio.create_task(builds.build(path, opts, queue.put_nowait))
+            task = asyncio.create_task(builds.build(context, opts, queue.put_nowait))
             try:
                 while True:
                     getter = asyncio.ensure_future(queue.get())
@@ -94,8 +94,7 @@ def add_build_routes(router: Router, builds: Any) -> None:
                     task.cancel()
                     with contextlib.suppress(BaseException):
                         await task
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
+                context.close()
 
         return StreamResponse(progress(), content_type="application/json")
 

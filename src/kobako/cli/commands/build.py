@@ -45,23 +45,76 @@ def _pairs(items: list[str], what: str, env_fallback: bool) -> dict[str, str | N
     return out
 
 
-class _Sink:
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
+_PIECE = 1 << 20  # bytes handed to the HTTP client at a time (one chunk of the chunked body)
 
-    def write(self, data: bytes) -> int:
-        self.parts.append(bytes(data))
-        return len(data)
 
-    def take(self) -> Iterator[bytes]:
-        parts, self.parts = self.parts, []
-        yield from parts
+def _file_bytes(path: str, size: int) -> bytes:
+    """``size`` bytes of the file (zero-padded if it shrank since its lstat, cut if it grew)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        data = os.read(fd, size) if size else b""
+        while len(data) < size:
+            more = os.read(fd, size - len(data))
+            if not more:
+                return data + bytes(size - len(data))
+            data += more
+        return data
+    finally:
+        os.close(fd)
+
+
+def _entries(root: str, paths: Iterator[tuple[str, os.stat_result]]) -> Iterator[bytes]:
+    """Tar members (header blocks, data, padding) for the walked paths: regular files, directories
+    and symlinks, owned by 0:0 as docker's client sends them; hard links to a file sent earlier
+    become link members."""
+    import stat as S
+
+    from kobako.build._tarfmt import DIRTYPE, LNKTYPE, SYMTYPE, header, padding
+
+    links: dict[tuple[int, int], str] = {}
+    for path, st in paths:
+        mode, mtime = S.S_IMODE(st.st_mode), int(st.st_mtime)
+        full = os.path.join(root, path)
+        if S.S_ISREG(st.st_mode):
+            if st.st_nlink > 1:
+                first = links.setdefault((st.st_dev, st.st_ino), path)
+                if first != path:
+                    yield header(path, mode=mode, mtime=mtime, typeflag=LNKTYPE, linkname=first)
+                    continue
+            try:
+                data = _file_bytes(full, st.st_size)
+            except OSError:
+                continue  # gone or unreadable since the walk: as before, left out
+            yield header(path, mode=mode, size=len(data), mtime=mtime)
+            yield data
+            yield padding(len(data))
+        elif S.S_ISDIR(st.st_mode):
+            yield header(path + "/", mode=mode, mtime=mtime, typeflag=DIRTYPE)
+        elif S.S_ISLNK(st.st_mode):
+            try:
+                target = os.readlink(full)
+            except OSError:
+                continue
+            yield header(path, mode=mode, mtime=mtime, typeflag=SYMTYPE, linkname=target)
+        # sockets, fifos and devices are not sent
+
+
+def _batched(parts: Iterator[bytes]) -> Iterator[bytes]:
+    """The parts joined into pieces of about ``_PIECE`` bytes (fewer, larger socket writes)."""
+    buf: list[bytes] = []
+    size = 0
+    for part in parts:
+        buf.append(part)
+        size += len(part)
+        if size >= _PIECE:
+            yield b"".join(buf)
+            buf, size = [], 0
+    if buf:
+        yield b"".join(buf)
 
 
 def context_tar(root: str, dockerfile: str | None) -> tuple[Iterator[bytes], str]:
     """(tar chunks, the Dockerfile's name inside the tar)."""
-    import tarfile
-
     from kobako.build.dockerignore import DockerIgnore
 
     if not os.path.isdir(root):
@@ -82,37 +135,22 @@ def context_tar(root: str, dockerfile: str | None) -> tuple[Iterator[bytes], str
     name = f".dockerfile.{os.urandom(10).hex()}" if outside else rel.replace(os.sep, "/")
     ignore = DockerIgnore.from_context(root)
 
-    def chunks() -> Iterator[bytes]:
-        sink = _Sink()
-        tf = tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT)  # type: ignore[arg-type]
-        for path in ignore.walk(root, always=[] if outside else [name, ".dockerignore"]):
-            full = os.path.join(root, path)
-            try:
-                info = tf.gettarinfo(full, path)
-            except OSError:
-                continue
-            if not (info.isreg() or info.isdir() or info.issym() or info.islnk()):
-                continue
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            if info.isreg():
-                with open(full, "rb") as f:
-                    tf.addfile(info, f)
-            else:
-                tf.addfile(info)
-            yield from sink.take()
+    def members() -> Iterator[bytes]:
+        from kobako.build._tarfmt import END, header, padding
+
+        yield from _entries(root, ignore.walk_stat(root, always=[] if outside else [name, ".dockerignore"]))
         if outside:
-            data = df_stdin if df_stdin is not None else open(df_host, "rb").read()  # noqa: SIM115
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o600
-            import io
+            if df_stdin is not None:
+                data = df_stdin
+            else:
+                with open(df_host, "rb") as f:
+                    data = f.read()
+            yield header(name, mode=0o600, size=len(data))
+            yield data
+            yield padding(len(data))
+        yield END
 
-            tf.addfile(info, io.BytesIO(data))
-        tf.close()
-        yield from sink.take()
-
-    return chunks(), name
+    return _batched(members()), name
 
 
 def run(args: argparse.Namespace, client: Any) -> int:

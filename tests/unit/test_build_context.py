@@ -1,0 +1,190 @@
+"""The build context as the daemon receives it: tars indexed without extraction (``TarTree``),
+and the tar headers the CLI and the COPY layers write (``_tarfmt``)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import random
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from kobako.build._context import ContextError, ContextReceiver, TarTree
+from kobako.build._copy import Source, source_digest
+from kobako.build._tarfmt import DIRTYPE, END, LNKTYPE, SYMTYPE, header, padding
+from kobako.build._tree import LayerTree
+from kobako.cli.commands.build import context_tar
+
+
+def _receive(tmp: Path, body: bytes, pieces: int = 1, seed: int = 0) -> TarTree:
+    rc = ContextReceiver(tmp / "spool")
+    rng = random.Random(seed)
+    pos = 0
+    cuts = sorted(rng.randrange(len(body) + 1) for _ in range(pieces - 1)) + [len(body)]
+    for cut in cuts:
+        rc.feed(body[pos:cut])
+        pos = cut
+    return rc.finish()
+
+
+def _view(tree: LayerTree, root: str = "") -> list[tuple[object, ...]]:
+    """What COPY sees of a tree: type, mode, size, content digest or link target, per path."""
+    out: list[tuple[object, ...]] = []
+    for rel, st in tree.walk(root):
+        if rel == root:
+            continue
+        fmt = stat.S_IFMT(st.st_mode)
+        extra = tree.file_digest(rel) if fmt == stat.S_IFREG else tree.readlink(rel) if fmt == stat.S_IFLNK else ""
+        size = st.st_size if fmt == stat.S_IFREG else 0
+        out.append((rel, fmt, stat.S_IMODE(st.st_mode), size, extra))
+    return out
+
+
+@pytest.fixture()
+def ctx(tmp_path: Path) -> Path:
+    d = tmp_path / "ctx"
+    (d / "src" / "deep" / ("x" * 120)).mkdir(parents=True)
+    (d / "Dockerfile").write_text("FROM scratch\nCOPY . /\n")
+    (d / "src" / "a.txt").write_bytes(b"hello\n")
+    (d / "src" / "big.bin").write_bytes(random.Random(1).randbytes(300_000))
+    (d / "src" / "empty").write_bytes(b"")
+    (d / "src" / "deep" / ("x" * 120) / ("y" * 90 + ".txt")).write_bytes(b"long name")
+    (d / "src" / "naïve.txt").write_bytes(b"utf-8 name")
+    os.chmod(d / "src" / "a.txt", 0o4755)
+    os.symlink("a.txt", d / "src" / "link")
+    os.symlink("../" * 3 + "z" * 150, d / "src" / "longlink")
+    os.link(d / "src" / "a.txt", d / "src" / "hard")
+    (d / ".dockerignore").write_text("src/empty\n")
+    return d
+
+
+def test_client_tar_reads_back_with_tarfile(ctx: Path) -> None:
+    chunks, name = context_tar(str(ctx), None)
+    data = b"".join(chunks)
+    assert name == "Dockerfile"
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        members = {m.name: m for m in tf}
+        long_name = "src/deep/" + "x" * 120 + "/" + "y" * 90 + ".txt"
+        assert tf.extractfile(members[long_name]).read() == b"long name"  # type: ignore[union-attr]
+        assert tf.extractfile(members["src/naïve.txt"]).read() == b"utf-8 name"  # type: ignore[union-attr]
+        assert members["src/longlink"].linkname == "../" * 3 + "z" * 150
+        assert members["src/a.txt"].mode == 0o4755
+        assert members["src/hard"].islnk() and members["src/hard"].linkname == "src/a.txt"
+        assert "src/empty" not in members  # .dockerignore applied on the client
+        assert all(m.uid == 0 and m.gid == 0 for m in members.values())
+
+
+def test_tar_tree_matches_the_directory(ctx: Path, tmp_path: Path) -> None:
+    os.unlink(ctx / ".dockerignore")
+    data = b"".join(context_tar(str(ctx), None)[0])
+    for pieces in (1, 7, 300):
+        tree = _receive(tmp_path, data, pieces, seed=pieces)
+        try:
+            assert _view(tree) == _view(LayerTree([str(ctx)]))
+            assert tree.resolve("src/link") == "src/a.txt"
+            with tree.open("src/big.bin") as f:
+                f.seek(1000)
+                assert f.read(10) == (ctx / "src" / "big.bin").read_bytes()[1000:1010]
+            # COPY's cache input is the same whether the context is a directory or the tar
+            assert source_digest([Source("src", tree, "src")]) == \
+                source_digest([Source("src", LayerTree([str(ctx)]), "src")])
+        finally:
+            tree.close()
+
+
+def test_tarfile_formats_gnu_pax_and_hard_links(tmp_path: Path) -> None:
+    for fmt in (tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=fmt) as tf:
+            long_name = "d/" + "n" * (90 if fmt == tarfile.USTAR_FORMAT else 200)
+            for name, content in (("./d/f", b"one"), (long_name, b"two"), ("d/f", b"replaced")):
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.uid = len(content), 0o640, 1000
+                tf.addfile(info, io.BytesIO(content))
+            link = tarfile.TarInfo("/abs/../d/h")
+            link.type, link.linkname = tarfile.LNKTYPE, "d/f"
+            tf.addfile(link)
+        tree = _receive(tmp_path, buf.getvalue(), 5)
+        try:
+            assert tree.read_bytes("d/f") == b"replaced"
+            assert tree.read_bytes(long_name) == b"two"
+            assert tree.read_bytes("d/h") == b"replaced"  # a hard link shares its target's data
+            assert tree.file_digest("d/h") == hashlib.sha256(b"replaced").hexdigest()
+            st = tree.lstat("d/f")
+            assert st is not None and stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == 1000
+            d = tree.lstat("d")  # an implicit parent directory
+            assert d is not None and stat.S_ISDIR(d.st_mode)
+            assert tree.listdir("d") == sorted(["f", "h", "n" * (90 if fmt == tarfile.USTAR_FORMAT else 200)])
+        finally:
+            tree.close()
+
+
+def test_gzip_body_and_bare_dockerfile_and_empty(tmp_path: Path) -> None:
+    data = header("Dockerfile", mode=0o644, size=11) + b"FROM x\nRUN \n"[:11] + padding(11) + END
+    tree = _receive(tmp_path, gzip.compress(data), 3)
+    try:
+        assert tree.read_bytes("Dockerfile") == b"FROM x\nRUN "
+    finally:
+        tree.close()
+    tree = _receive(tmp_path, b"FROM busybox\nRUN true\n", 2)
+    try:
+        assert tree.listdir("") == ["Dockerfile"]
+        assert tree.read_bytes("Dockerfile") == b"FROM busybox\nRUN true\n"
+    finally:
+        tree.close()
+    tree = _receive(tmp_path, b"")
+    try:
+        assert tree.listdir("") == []
+    finally:
+        tree.close()
+
+
+def test_broken_tars_are_clear_errors(tmp_path: Path) -> None:
+    good = header("f", mode=0o644, size=1000) + b"x" * 1000 + padding(1000) + END
+    with pytest.raises(ContextError, match="unexpected EOF"):
+        _receive(tmp_path, good[:1200])
+    bad = bytearray(good)
+    bad[0:1] = b"g"  # the checksum no longer matches
+    with pytest.raises(ContextError, match="checksum"):
+        _receive(tmp_path, bytes(bad))
+    link = header("l", mode=0o644, typeflag=LNKTYPE, linkname="missing") + END
+    with pytest.raises(ContextError, match="hard link"):
+        _receive(tmp_path, link)
+    with pytest.raises(ContextError, match="not a tar"):
+        _receive(tmp_path, gzip.compress(b"just text, no tar here"))
+    # nothing is left in the spool directory: the spool files have no name
+    assert os.listdir(tmp_path / "spool") == []
+
+
+def test_header_fields_round_trip_through_tarfile() -> None:
+    cases = [
+        ("a" * 100, {}),                                   # fits the name field exactly
+        ("p" * 150 + "/" + "n" * 99, {}),                  # ustar prefix + name
+        ("q" * 300, {}),                                   # pax path
+        ("dir/", {"typeflag": DIRTYPE, "mode": 0o1777}),
+        ("s", {"typeflag": SYMTYPE, "linkname": "t" * 101}),
+        ("big", {"size": 0o77777777777 + 1, "uid": 2 ** 22, "gid": 2 ** 21 + 5}),
+        ("old", {"mtime": -5}),
+    ]
+    for name, kw in cases:
+        kw = {"mode": 0o644, **kw}
+        data = header(name, **kw)  # type: ignore[arg-type]
+        size = int(kw.get("size", 0))  # type: ignore[call-overload]
+        body = data + bytes(size) + padding(size) + END if size <= 10**6 else data  # headers only for "big"
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r|") as tf:
+            info = tf.next()
+        assert info is not None
+        assert info.name == name.rstrip("/")
+        assert info.mode == kw["mode"]
+        assert info.size == size
+        if "linkname" in kw:
+            assert info.linkname == kw["linkname"]
+        if "uid" in kw:
+            assert (info.uid, info.gid) == (kw["uid"], kw["gid"])
+        if "mtime" in kw:
+            assert info.mtime == kw["mtime"]
