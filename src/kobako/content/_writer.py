@@ -11,6 +11,7 @@ from kobako.fsutil import fsync_dir
 from kobako.ids import Digest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
     from types import TracebackType
 
@@ -23,7 +24,8 @@ class ContentWriter:
     and the rename is atomic; the loser's identical bytes simply replace the winner's.
     """
 
-    def __init__(self, blobs: Path, ingest: Path, expected: str | None = None) -> None:
+    def __init__(self, blobs: Path, ingest: Path, expected: str | None = None,
+                 publish: Callable[[str, Callable[[], None]], None] | None = None) -> None:
         if expected is not None and not expected.startswith("sha256:"):
             raise InvalidArgument(f"unsupported digest algorithm: {expected}")
         self._blobs = blobs
@@ -34,6 +36,7 @@ class ContentWriter:
         self._tmp = fd_path
         self._fd: int | None = os.open(fd_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         self._digest: Digest | None = None
+        self._publish = publish  # the store's: lists the blob in the current lease around the rename
 
     @property
     def size(self) -> int:
@@ -71,8 +74,15 @@ class ContentWriter:
             os.close(fd)
         final = self._blobs / actual.removeprefix("sha256:")
         os.chmod(self._tmp, 0o444)
-        os.replace(self._tmp, final)
-        fsync_dir(self._blobs)
+
+        def rename() -> None:
+            os.replace(self._tmp, final)
+            fsync_dir(self._blobs)
+
+        if self._publish is not None:
+            self._publish(actual, rename)
+        else:
+            rename()
         self._digest = actual
         return actual
 

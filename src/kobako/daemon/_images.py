@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from kobako.errors import InvalidArgument, NoSuchImage
+from kobako.errors import InvalidArgument, KobakoError, NoSuchImage
+
+log = logging.getLogger("kobako.daemon")
 
 
 class ImagesBackend:
@@ -15,6 +18,18 @@ class ImagesBackend:
         self.store = store
         self.containers = containers
         self.insecure_registries = insecure_registries  # plain HTTP allowed (besides loopback)
+        self._build_cache_root()
+
+    def _build_cache_root(self) -> None:
+        """The build cache (``<data-root>/build/cache.db``, next to ``<data-root>/images``) keeps
+        blobs no image may use: they are GC roots."""
+        from kobako.build.cache import BuildCache
+
+        add = getattr(self.store, "add_gc_root", None)
+        if add is None:
+            return
+        cache = BuildCache(self.store.root.parent / "build" / "cache.db", self.store.content)
+        add(cache.blobs)
 
     def list(self, filters: dict[str, list[str]], show_all: bool = False) -> list[dict[str, Any]]:
         out = []
@@ -49,7 +64,67 @@ class ImagesBackend:
                 self._event("untag", deleted or r["Untagged"], r["Untagged"])
         if deleted:
             self._event("delete", deleted, deleted)
+            await self.collect_garbage()
         return result
+
+    async def collect_garbage(self) -> int:
+        """Delete content blobs no image, build cache entry or operation in progress uses (after an
+        image is deleted); bytes freed. A failure is logged: the image is gone either way, and
+        the next collection finds what this one left."""
+        try:
+            result = await asyncio.to_thread(self.store.collect_garbage)
+        except Exception as exc:  # noqa: BLE001 - the image removal itself succeeded
+            log.warning("content garbage collection failed: %s", exc)
+            return 0
+        if result.deleted:
+            log.info("content GC: %d blobs, %d bytes freed", len(result.deleted), result.freed)
+        return int(result.freed)
+
+    async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        """``POST /images/prune``: dangling images (``dangling=false``: every image) that no
+        container uses and no pull or build in progress holds; then their blobs and layers."""
+        from kobako.daemon.observe._df import prune_match
+
+        rest = {k: v for k, v in filters.items() if k != "dangling"}
+        prune_match(0, {}, {k: v for k, v in rest.items()})  # an unknown filter is a 400 before anything
+        dangling_only = True
+        for v in filters.get("dangling", []):
+            if v.lower() in ("false", "0"):
+                dangling_only = False
+            elif v.lower() not in ("true", "1"):
+                raise InvalidArgument(f"invalid filter 'dangling={v}'")
+
+        def work() -> tuple[list[tuple[str, list[dict[str, str]]]], int]:
+            used = {c.image_id for c in self.containers.containers.values()}
+            busy = self.store.content.leased_digests()  # e.g. pulled, not tagged yet
+            sizes = self.store.layer_sizes()
+            done: list[tuple[str, list[dict[str, str]]]] = []
+            layer_bytes = 0
+            for image in self.store.list():
+                if image.id in used or image.id in busy or (dangling_only and image.repo_tags):
+                    continue
+                created = image.to_summary().get("Created", 0)
+                if rest and not prune_match(float(created), image.container_config.get("Labels") or {}, rest):
+                    continue
+                chains = dict(zip(self.store.chain_ids(image), image.diff_ids))
+                try:
+                    removed = self.store.remove(image.id, force=True, in_use=self.containers.image_in_use)
+                except KobakoError as exc:  # taken by a container meanwhile
+                    log.info("image prune: keeping %s: %s", image.id, exc)
+                    continue
+                done.append((image.id, removed))
+                layer_bytes += sum(sizes.get(chains.get(r["Deleted"], ""), 0) for r in removed if "Deleted" in r)
+            return done, layer_bytes
+
+        done, layer_bytes = await asyncio.to_thread(work)
+        records = [r for _, removed in done for r in removed]
+        for image_id, removed in done:
+            for r in removed:
+                if "Untagged" in r:
+                    self._event("untag", image_id, r["Untagged"])
+            self._event("delete", image_id, image_id)
+        freed = await self.collect_garbage() if done else 0
+        return {"ImagesDeleted": records or None, "SpaceReclaimed": freed + layer_bytes}
 
     def _event(self, action: str, image_id: str, name: str) -> None:
         events = getattr(self.containers, "events", None)
@@ -229,3 +304,4 @@ async def _in_thread(work: Any, result: list[Any]) -> AsyncIterator[dict[str, An
             break
         yield item
     result.append(fut.result())
+

@@ -15,7 +15,19 @@ if TYPE_CHECKING:
 def derive_image(images: ImageStore, parent: Image | None, layer: IO[bytes] | None, config: dict[str, Any],
                  ref: str | None = None) -> Image:
     """Store ``parent``'s layers plus ``layer`` (an uncompressed tar, stored gzipped; None for no
-    new layer) under ``config`` (complete but for ``rootfs``, filled in here); tag ``ref``."""
+    new layer) under ``config`` (complete but for ``rootfs``, filled in here); tag ``ref``.
+    Under a content lease: the parent's blobs and the new layer are kept until the image is recorded."""
+    with images.content.leased() as lease:
+        if parent is not None and lease.protect([parent.manifest_digest, parent.id,
+                                                 *(x["digest"] for x in parent.manifest.get("layers") or [])]):
+            from kobako.errors import NoSuchImage
+
+            raise NoSuchImage(f"{parent.id}: the image was removed")
+        return _derive(images, parent, layer, config, ref)
+
+
+def _derive(images: ImageStore, parent: Image | None, layer: IO[bytes] | None, config: dict[str, Any],
+            ref: str | None) -> Image:
     manifest: dict[str, Any] = dict(parent.manifest) if parent is not None else {
         "schemaVersion": 2, "mediaType": MEDIA_DOCKER_MANIFEST,
         "config": {"mediaType": "application/vnd.docker.container.image.v1+json"},

@@ -106,6 +106,11 @@ def bootstrap_busybox(images: ImageStore, busybox: Path = Path("/bin/busybox"), 
     mtime = int(busybox.stat().st_mtime)
     created = datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     tar = rootfs_tar(busybox, applets(busybox), mtime)
+    with images.content.leased():  # the layer is nobody's until the image is recorded
+        return _store(images, busybox, tar, created, ref)
+
+
+def _store(images: ImageStore, busybox: Path, tar: bytes, created: str, ref: str) -> Image:
     layer = store_layer(images.content, io.BytesIO(tar))
     config = {
         "architecture": goarch(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tarfile
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import IO, TYPE_CHECKING, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from kobako.errors import InvalidArgument
 from kobako.images._build import store_image, store_layer
@@ -41,6 +41,12 @@ def import_tarball(
         from kobako.images.reference import parse_reference
 
         parse_reference(ref)
+    with images.content.leased():  # the layer is nobody's until the image is recorded
+        return _import(images, fileobj, ref, section, message)
+
+
+def _import(images: ImageStore, fileobj: IO[bytes], ref: str | None, section: dict[str, Any],
+            message: str) -> Image:
     with open_layer(fileobj) as tar:
         layer = store_layer(images.content, cast("IO[bytes]", tar), _validate)
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -18,8 +18,9 @@ from kobako.images.reference import Reference, is_image_id, parse_reference
 
 if TYPE_CHECKING:
     import sqlite3
+    from collections.abc import Callable, Iterable
 
-    from kobako.content import LocalContentStore
+    from kobako.content import GcResult, LocalContentStore
     from kobako.snapshots import Snapshotter
 
 _PREFIX = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
@@ -41,6 +42,7 @@ class ImageStore:
         self.content = content
         self.snapshotter = snapshotter
         self._index = Index(self.root / "index.db")
+        self._gc_roots: list[Callable[[], Iterable[str]]] = []
 
     # --- adding -----------------------------------------------------------------------------
     def add(self, manifest_bytes: bytes, config_bytes: bytes) -> Image:
@@ -60,19 +62,19 @@ class ImageStore:
             raise InvalidArgument(
                 f"invalid image: {len(manifest['layers'])} layers but {len(diffs)} diff ids"
             )
-        for layer in manifest["layers"]:
-            if not self.content.has(layer["digest"]):
-                raise NoSuchBlob(layer["digest"])
-        self.content.write(config_bytes, config_digest)
-        manifest_digest = self.content.write(manifest_bytes)
-        created = str(config.get("created") or ZERO_TIME)
-        with self._index.tx() as db:
-            db.execute(
-                "INSERT INTO images (id, manifest_digest, created, added) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT(id) DO UPDATE SET manifest_digest = excluded.manifest_digest",
-                (config_digest, manifest_digest, created, time.time()),
-            )
-        return self._load(config_digest)
+        with self.content.leased() as lease:  # no collection takes the layers before the row is in
+            for digest in lease.protect([layer["digest"] for layer in manifest["layers"]]):
+                raise NoSuchBlob(digest)
+            self.content.write(config_bytes, config_digest)
+            manifest_digest = self.content.write(manifest_bytes)
+            created = str(config.get("created") or ZERO_TIME)
+            with self._index.tx() as db:
+                db.execute(
+                    "INSERT INTO images (id, manifest_digest, created, added) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT(id) DO UPDATE SET manifest_digest = excluded.manifest_digest",
+                    (config_digest, manifest_digest, created, time.time()),
+                )
+            return self._load(config_digest)
 
     # --- references -------------------------------------------------------------------------
     def tag(self, image_id: str, ref: str | Reference) -> Reference:
@@ -129,8 +131,15 @@ class ImageStore:
         raise NoSuchImage(ref_or_id)
 
     def get(self, ref_or_id: str) -> Image:
-        """By familiar or full reference, ``sha256:<hex>``, full id or unique id prefix."""
-        return self._load(self.resolve(ref_or_id)[0])
+        """By familiar or full reference, ``sha256:<hex>``, full id or unique id prefix.
+
+        Inside a ``content.leased()`` block (a build's base image, a commit's parent, a save) the
+        image's blobs join the lease, so removing the image meanwhile does not take them."""
+        image = self._load(self.resolve(ref_or_id)[0])
+        lease = self.content.current_lease()
+        if lease is not None and lease.protect(image_blobs(image.manifest_digest, image.manifest)):
+            raise NoSuchImage(ref_or_id)  # removed and collected between the lookup and the lease
+        return image
 
     def list(self) -> list[Image]:
         with self._index.read() as db:
@@ -191,6 +200,34 @@ class ImageStore:
         chains = self.chain_ids(image)
         return chains[-1] if chains else ""
 
+    # --- garbage collection ---------------------------------------------------------------------
+    def add_gc_root(self, roots: Callable[[], Iterable[str]]) -> None:
+        """Another keeper of blobs in this content store (the build cache): its digests survive
+        ``collect_garbage``."""
+        self._gc_roots.append(roots)
+
+    def gc_roots(self) -> set[str]:
+        """Every blob an image (manifest, config, layers) or a registered keeper refers to.
+        Raises rather than leave out an image whose manifest cannot be read."""
+        with self._index.read() as db:
+            rows = db.execute("SELECT id, manifest_digest FROM images").fetchall()
+        keep: set[str] = set()
+        for image_id, manifest_digest in rows:
+            keep.add(str(image_id))
+            try:
+                manifest = load_json(self.content.read(manifest_digest), "manifest")
+            except NoSuchBlob:
+                raise NoSuchBlob(f"{manifest_digest} (manifest of image {image_id}): not collecting garbage "
+                                 "while an image's layers are unknown; remove that image") from None
+            keep.update(image_blobs(str(manifest_digest), manifest))
+        for roots in self._gc_roots:
+            keep.update(roots())
+        return keep
+
+    def collect_garbage(self, *, dry_run: bool = False) -> GcResult:
+        """Delete the content blobs no image, registered keeper or operation in progress uses."""
+        return self.content.collect(self.gc_roots, dry_run=dry_run)
+
     # --- removal ----------------------------------------------------------------------------
     def remove(self, ref_or_id: str, force: bool = False, in_use: InUse | None = None) -> list[dict[str, str]]:
         """``docker rmi``: untag, and delete the image when no reference is left.
@@ -241,6 +278,18 @@ class ImageStore:
                 break
             removed.append(chain)
         return removed
+
+
+def image_blobs(manifest_digest: str, manifest: dict[str, Any]) -> list[str]:
+    """The blobs an image is made of: manifest, config, layers (foreign layers have none here)."""
+    out = [manifest_digest]
+    config = manifest.get("config")
+    if isinstance(config, dict) and isinstance(config.get("digest"), str):
+        out.append(config["digest"])
+    for layer in manifest.get("layers") or []:
+        if isinstance(layer, dict) and isinstance(layer.get("digest"), str):
+            out.append(layer["digest"])
+    return out
 
 
 def _user(value: ImageUser | bool | None) -> ImageUser | None:

@@ -7,6 +7,7 @@ skipped. Progress goes to ``emit(obj)`` as Docker's JSON-progress objects.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ from kobako.registry._names import ACCEPT_MANIFESTS, IMAGE_TYPES, INDEX_TYPES
 from kobako.registry._platform import Platform, host_platform, select_manifest
 
 if TYPE_CHECKING:
+    from kobako.content import Lease
     from kobako.images import Image, ImageStore, Reference
 
 Emit = Callable[[dict[str, Any]], None]
@@ -111,7 +113,17 @@ def download_blob(client: DistributionClient, store: ImageStore, repo: str, desc
 def pull_image(store: ImageStore, ref: Reference, creds: Credentials | None = None, *,
                insecure: Iterable[str] = (), platform: Platform | None = None,
                emit: Emit | None = None) -> tuple[Image, str, bool]:
-    """Pull ``ref``; (image, manifest digest, whether anything new was stored)."""
+    """Pull ``ref``; (image, manifest digest, whether anything new was stored).
+
+    Under a content lease from the first blob to the tag: a layer found present ("Already exists")
+    is protected before it is looked for, and each download is listed before it is published, so
+    an ``rmi`` or prune collecting garbage meanwhile cannot take a blob this pull relies on."""
+    with store.content.leased() as lease:
+        return _pull(store, lease, ref, creds, insecure, platform, emit)
+
+
+def _pull(store: ImageStore, lease: Lease, ref: Reference, creds: Credentials | None, insecure: Iterable[str],
+          platform: Platform | None, emit: Emit | None) -> tuple[Image, str, bool]:
     say = emit or (lambda obj: None)
     client = DistributionClient(ref.domain, creds, insecure=insecure)
     scope = f"repository:{ref.path}:pull"
@@ -122,19 +134,24 @@ def pull_image(store: ImageStore, ref: Reference, creds: Credentials | None = No
         say({"status": f"Pulling from {repo}", "id": ref.tag if ref.digest is None else ref.digest})
         layers = list(manifest.get("layers") or [])
         config_desc = manifest.get("config") or {}
+        if not isinstance(config_desc.get("digest"), str):
+            raise InvalidArgument("registry sent a manifest without a config descriptor")
+        absent = set(lease.protect([config_desc["digest"], *(d["digest"] for d in layers)]))
         missing = []
         for desc in layers:
-            if store.content.has(desc["digest"]):
+            if desc["digest"] not in absent:
                 say({"status": "Already exists", "progressDetail": {}, "id": short(desc["digest"])})
             else:
                 say({"status": "Pulling fs layer", "progressDetail": {}, "id": short(desc["digest"])})
                 missing.append(desc)
-        if not store.content.has(config_desc.get("digest", "")):
+        if config_desc["digest"] in absent:
             download_blob(client, store, repo, config_desc, scope, None)
         config_bytes = store.content.read(config_desc["digest"])
         if missing:
             with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="pull") as pool:
-                futures = [pool.submit(_download_own_conn, client, store, repo, d, scope, say) for d in missing]
+                # each worker runs in a copy of this context: the lease is current there too
+                futures = [pool.submit(contextvars.copy_context().run, _download_own_conn, client, store, repo, d,
+                                       scope, say) for d in missing]
                 for f in futures:
                     f.result()
         try:

@@ -96,7 +96,14 @@ def push_blob(client: DistributionClient, store: ImageStore, repo: str, desc: di
 
 def push_image(store: ImageStore, ref: Reference, creds: Credentials | None = None, *,
                insecure: Iterable[str] = (), emit: Emit | None = None) -> dict[str, Any]:
-    """Push the image tagged ``ref``; returns ``{"Tag", "Digest", "Size"}``."""
+    """Push the image tagged ``ref``; returns ``{"Tag", "Digest", "Size"}``. Its blobs are held
+    under a content lease, so removing the image meanwhile does not pull them from under the upload."""
+    with store.content.leased():
+        return _push(store, ref, creds, insecure, emit)
+
+
+def _push(store: ImageStore, ref: Reference, creds: Credentials | None, insecure: Iterable[str],
+          emit: Emit | None) -> dict[str, Any]:
     say = emit or (lambda obj: None)
     image = store.get(str(ref))
     tag = ref.tag or "latest"

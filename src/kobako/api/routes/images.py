@@ -138,6 +138,10 @@ def add_image_routes(router: Router, images: Any) -> None:
 
         return StreamResponse(loaded(), content_type="application/json")
 
+    async def image_prune(req: Request) -> Response:
+        return json_response(await images.prune(parse_filters(req)))
+
+    router.add("POST", "/images/prune", image_prune)
     router.add("GET", "/images/get", image_get)
     router.add("GET", "/images/{name:path}/get", image_get)
     router.add("POST", "/images/load", image_load, stream_body=True)

@@ -351,7 +351,8 @@ def load_archive(images: ImageStore, fileobj: IO[bytes],
                                   "nor an OCI image layout (no oci-layout, index.json)")
         if not plans:
             raise InvalidArgument("invalid archive: it holds no image")
-        loaded = _store(images, spool, plans)
+        with images.content.leased():  # what it stores is nobody's until the images are recorded
+            loaded = _store(images, spool, plans)
     finally:
         spool.close()
     if emit is not None:

@@ -326,8 +326,11 @@ class Spool:
 
     # -- storing ---------------------------------------------------------------------------------
     def commit(self, entry: Entry) -> bool:
-        """Put the entry's bytes in the content store; True when the blob was not there before."""
-        if self.content.has(entry.digest):
+        """Put the entry's bytes in the content store; True when the blob was not there before.
+        Under a content lease the blob is protected before it is found present (or written)."""
+        lease = self.content.current_lease()
+        present = not lease.protect([entry.digest]) if lease is not None else self.content.has(entry.digest)
+        if present:
             return False
         if entry.writer is not None:
             entry.writer.commit()
