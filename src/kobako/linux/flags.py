@@ -85,6 +85,22 @@ SYS_CAPGET = {"x86_64": 125, "aarch64": 90}
 SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
 SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
 SYS_PRCTL = {"x86_64": 157, "aarch64": 167}
+# the new mount API (same numbers on every architecture since 5.2/5.12)
+SYS_OPEN_TREE = {"x86_64": 428, "aarch64": 428}
+SYS_MOVE_MOUNT = {"x86_64": 429, "aarch64": 429}
+SYS_MOUNT_SETATTR = {"x86_64": 442, "aarch64": 442}
+SYS_SETFSUID = {"x86_64": 122, "aarch64": 151}
+SYS_SETFSGID = {"x86_64": 123, "aarch64": 152}
+
+# open_tree(2), move_mount(2), mount_setattr(2) (include/uapi/linux/mount.h)
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = 0o2000000
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOUNT_ATTR_IDMAP = 0x00100000
+# ioctl on an nsfs fd: the user namespace that owns it (include/uapi/linux/nsfs.h, _IO(0xb7, 0x1))
+NS_GET_USERNS = 0xB701
 
 # capget/capset header version (include/uapi/linux/capability.h): two 32-bit words per set.
 LINUX_CAPABILITY_VERSION_3 = 0x20080522

@@ -15,8 +15,10 @@ from typing import Protocol
 
 from kobako.linux import _libc
 from kobako.linux.flags import (
-    LINUX_CAPABILITY_VERSION_3, SECCOMP_SET_MODE_FILTER, SYS_CAPGET, SYS_CAPSET, SYS_CLONE, SYS_PIVOT_ROOT,
-    SYS_PRCTL, SYS_SECCOMP, CapAmbient, CloneFlag, MountFlag, Prctl, UmountFlag,
+    AT_EMPTY_PATH, AT_RECURSIVE, LINUX_CAPABILITY_VERSION_3, MOUNT_ATTR_IDMAP, MOVE_MOUNT_F_EMPTY_PATH,
+    NS_GET_USERNS, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, SECCOMP_SET_MODE_FILTER, SYS_CAPGET, SYS_CAPSET, SYS_CLONE,
+    SYS_MOUNT_SETATTR, SYS_MOVE_MOUNT, SYS_SETFSGID, SYS_SETFSUID, SYS_OPEN_TREE, SYS_PIVOT_ROOT, SYS_PRCTL, SYS_SECCOMP, CapAmbient, CloneFlag,
+    MountFlag, Prctl, UmountFlag,
 )
 
 _SIGCHLD = 17
@@ -145,6 +147,49 @@ def seccomp_set_filter(program: bytes, flags: int = 0) -> None:
                                 _libc.long(flags), fprog), "seccomp(SECCOMP_SET_MODE_FILTER)")
 
 
+_AT_FDCWD = -100
+
+
+def open_tree_clone(path: str, recursive: bool = True) -> int:
+    """A detached copy of the mount tree at ``path`` (open_tree(OPEN_TREE_CLONE)); returns its fd."""
+    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    return _check(_libc.libc().syscall(_libc.long(SYS_OPEN_TREE[platform.machine()]), _libc.long(_AT_FDCWD),
+                                       os.fsencode(path), _libc.long(flags)), path)
+
+
+def mount_setattr_idmap(mount_fd: int, userns_fd: int, recursive: bool = True) -> None:
+    """Make the detached mount ``mount_fd`` idmapped through the user namespace ``userns_fd``.
+
+    ``struct mount_attr`` is {u64 attr_set, attr_clr, propagation, userns_fd}.
+    """
+    attr = _libc.buffer(struct.pack("=QQQQ", MOUNT_ATTR_IDMAP, 0, 0, userns_fd))
+    flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    _check(_libc.libc().syscall(_libc.long(SYS_MOUNT_SETATTR[platform.machine()]), _libc.long(mount_fd), b"",
+                                _libc.long(flags), attr, _libc.long(32)), "mount_setattr(MOUNT_ATTR_IDMAP)")
+
+
+def move_mount(mount_fd: int, target: str) -> None:
+    """Attach the detached mount ``mount_fd`` at ``target``."""
+    _check(_libc.libc().syscall(_libc.long(SYS_MOVE_MOUNT[platform.machine()]), _libc.long(mount_fd), b"",
+                                _libc.long(_AT_FDCWD), os.fsencode(target), _libc.long(MOVE_MOUNT_F_EMPTY_PATH)),
+           target)
+
+
+def set_fsids(uid: int, gid: int) -> None:
+    """setfsgid + setfsuid: the ids file system operations run as (they never fail; the kernel ignores
+    an id it does not allow). Leaving fsuid 0 drops the file capabilities from the effective set."""
+    lib = _libc.libc()
+    lib.syscall(_libc.long(SYS_SETFSGID[platform.machine()]), _libc.long(gid))
+    lib.syscall(_libc.long(SYS_SETFSUID[platform.machine()]), _libc.long(uid))
+
+
+def ns_owner(ns_fd: int) -> int:
+    """A new fd for the user namespace that owns the namespace ``ns_fd`` (ioctl NS_GET_USERNS)."""
+    import fcntl
+
+    return fcntl.ioctl(ns_fd, NS_GET_USERNS)
+
+
 class Syscalls(Protocol):
     """The kernel calls the container init makes while building its root filesystem."""
 
@@ -231,6 +276,7 @@ class LinuxSyscalls:
 
 __all__ = [
     "CloneFlag", "LinuxSyscalls", "MountFlag", "Prctl", "Syscalls", "UmountFlag", "ambient_raise", "capbset_drop",
-    "capbset_read", "capget", "capset", "clone", "mount", "pivot_root", "prctl", "seccomp_set_filter", "set_keepcaps",
+    "capbset_read", "capget", "capset", "clone", "mount", "mount_setattr_idmap", "move_mount", "ns_owner",
+    "open_tree_clone", "pivot_root", "set_fsids", "prctl", "seccomp_set_filter", "set_keepcaps",
     "set_name", "set_no_new_privs", "sethostname", "setns", "umount2", "unshare",
 ]

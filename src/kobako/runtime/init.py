@@ -19,9 +19,10 @@ from typing import Any, NoReturn
 
 from kobako.errors import RuntimeFailure
 from kobako.linux.flags import CloneFlag
-from kobako.linux.syscalls import Syscalls, setns
+from kobako.linux.syscalls import Syscalls, set_fsids, setns
 from kobako.mount import Mount
 from kobako.runtime import _sync, rootfs, security
+from kobako.runtime.userns import UserNamespace
 from kobako.runtime.console import open_pty, send_console
 from kobako.runtime.lookup import NOT_FOUND, exec_failure, lookup_path
 from kobako.runtime.spec import DEFAULT_PATH, USER_ANNOTATION
@@ -35,10 +36,11 @@ NS_FLAGS = {"pid": CloneFlag.CLONE_NEWPID, "mount": CloneFlag.CLONE_NEWNS, "uts"
 
 
 def init_main(sys: Syscalls, spec: Mapping[str, Any], bundle: Path, rootfs_mounts: Sequence[Mount],
-              stdio: tuple[int, int, int], sync_fd: int, report_fd: int, console_fd: int | None = None) -> NoReturn:
+              stdio: tuple[int, int, int], sync_fd: int, report_fd: int, console_fd: int | None = None,
+              userns: UserNamespace | None = None) -> NoReturn:
     code = 1
     try:
-        _init(sys, spec, bundle, rootfs_mounts, stdio, sync_fd, report_fd, console_fd)
+        _init(sys, spec, bundle, rootfs_mounts, stdio, sync_fd, report_fd, console_fd, userns)
     except RuntimeFailure as exc:
         code = 127 if exc.kind == NOT_FOUND else 126 if exc.kind.startswith("Exec") else 1
         _report(report_fd, _sync.Failure(exc.kind, str(exc)))
@@ -57,7 +59,8 @@ def _report(fd: int, msg: _sync.Report) -> None:
 
 
 def _init(sys: Syscalls, spec: Mapping[str, Any], bundle: Path, rootfs_mounts: Sequence[Mount],
-          stdio: tuple[int, int, int], sync_fd: int, report_fd: int, console_fd: int | None) -> None:
+          stdio: tuple[int, int, int], sync_fd: int, report_fd: int, console_fd: int | None,
+          userns: UserNamespace | None = None) -> None:
     proc = spec.get("process", {})
     linux = spec.get("linux", {})
     namespaces = linux.get("namespaces", [])
@@ -81,6 +84,8 @@ def _init(sys: Syscalls, spec: Mapping[str, Any], bundle: Path, rootfs_mounts: S
                 setns(fd, NS_FLAGS[ns["type"]])
             finally:
                 os.close(fd)
+    if userns is not None and userns.net_fd is not None:
+        setns(userns.net_fd, CloneFlag.CLONE_NEWNET)  # made with the user namespace, so owned by it
     # Wait until the parent has put us in our cgroup: everything after this is accounted and limited.
     if _sync.read_line(sync_fd) + b"\n" != _sync.SYNC_CGROUP:
         os._exit(1)
@@ -89,11 +94,19 @@ def _init(sys: Syscalls, spec: Mapping[str, Any], bundle: Path, rootfs_mounts: S
         sys.unshare(CloneFlag.CLONE_NEWCGROUP)
     # A session of our own; the container's terminal (if any) becomes its controlling tty below.
     os.setsid()
+    # With a user namespace, writes into the (idmapped) rootfs run as the remapped root: an idmapped
+    # mount refuses ids it cannot map. Leaving fsuid 0 drops the file capabilities; take them back.
+    if userns is not None:
+        set_fsids(userns.root_uid, userns.root_gid)
+        eff, perm, inh = sys.capget()
+        sys.capset(perm, perm, inh)
     # Mounts happen before pivot_root, while host paths (bind sources) are still reachable.
-    new_root = rootfs.prepare_rootfs(sys, spec, bundle, rootfs_mounts)
+    new_root = rootfs.prepare_rootfs(sys, spec, bundle, rootfs_mounts, userns)
     rootfs.pivot(sys, new_root)
     # Masking needs the container's /proc and /sys, so it follows pivot_root.
     rootfs.finish_rootfs(sys, spec)
+    if userns is not None:
+        set_fsids(0, 0)
     if spec.get("hostname") and any(ns["type"] == "uts" for ns in namespaces):
         sys.sethostname(spec["hostname"])
     # Limits and OOM score need privileges we drop with the user switch.
@@ -101,6 +114,10 @@ def _init(sys: Syscalls, spec: Mapping[str, Any], bundle: Path, rootfs_mounts: S
     if proc.get("oomScoreAdj") is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(proc["oomScoreAdj"]))
+    # Into the user namespace last: everything above needed host privileges; the user, capabilities
+    # and the console below are the container's, inside it (kobako.runtime.userns).
+    if userns is not None:
+        setns(userns.fd, CloneFlag.CLONE_NEWUSER)
     # The user is resolved against the container's own /etc/passwd, hence after pivot_root.
     user = _exec_user(spec)
     env = _environment(proc.get("env", []), user)

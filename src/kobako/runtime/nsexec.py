@@ -25,7 +25,7 @@ import json
 import os
 import signal
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -41,7 +41,7 @@ from kobako.runtime.user import ExecUser, parse_passwd, resolve_user
 # Joined in this order; mnt last, since opening the others needs the host's /proc.
 EXEC_NAMESPACES = (("ipc", CloneFlag.CLONE_NEWIPC), ("uts", CloneFlag.CLONE_NEWUTS),
                    ("net", CloneFlag.CLONE_NEWNET), ("cgroup", CloneFlag.CLONE_NEWCGROUP),
-                   ("mnt", CloneFlag.CLONE_NEWNS))
+                   ("mnt", CloneFlag.CLONE_NEWNS), ("user", CloneFlag.CLONE_NEWUSER))  # user last, as the init
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +74,20 @@ class ExecProcess:
 
 
 def exec_process(init_pid: int, spec: ExecSpec, *, stdio: tuple[int, int, int] | None = None,
-                 cgroup: Any = None) -> ExecProcess:
+                 cgroup: Any = None, complete: Callable[[ExecSpec], ExecSpec] | None = None) -> ExecProcess:
     """Fork ``spec`` into the namespaces and cgroup of ``init_pid``; returns once it exec'd.
 
     ``stdio`` is used without a terminal.  Raises RuntimeFailure (kind ExecNotFound or
     ExecNotExecutable for a command that cannot run) after reaping the child.
+    ``complete``, if given, is called in the child (still on the host, in the cgroup) and returns the
+    spec to run (same ``args`` and ``terminal``); its errors and those of its seccomp filter come back
+    as a RuntimeFailure like any other.  The shim uses it to read the container's config there,
+    so that neither the config nor the compiling of its filter touches the long-lived shim's memory.
     """
     if not spec.args:
         raise RuntimeFailure("args must not be empty", "InvalidArgument")
-    sec = spec.security()  # the seccomp filter is compiled here, so a bad one fails before the fork
+    # Without ``complete`` the seccomp filter is compiled here, so a bad one fails before the fork.
+    sec = spec.security() if complete is None else None
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     own_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -100,7 +105,7 @@ def exec_process(init_pid: int, spec: ExecSpec, *, stdio: tuple[int, int, int] |
         if pid == 0:
             ours.close()
             os.close(sync_w)
-            _child(init_pid, spec, sec, stdio, sync_r, theirs.fileno())
+            _child(init_pid, spec, sec, stdio, sync_r, theirs.fileno(), complete)
         setns(own_ns, CloneFlag.CLONE_NEWPID)
     finally:
         os.close(target)
@@ -147,11 +152,11 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _child(init_pid: int, spec: ExecSpec, sec: security.Security, stdio: tuple[int, int, int] | None,
-           sync_fd: int, report_fd: int) -> NoReturn:
+def _child(init_pid: int, spec: ExecSpec, sec: security.Security | None, stdio: tuple[int, int, int] | None,
+           sync_fd: int, report_fd: int, complete: Callable[[ExecSpec], ExecSpec] | None = None) -> NoReturn:
     code = 1
     try:
-        _exec(init_pid, spec, sec, stdio, sync_fd, report_fd)
+        _exec(init_pid, spec, sec, stdio, sync_fd, report_fd, complete)
     except RuntimeFailure as exc:
         code = 127 if exc.kind == NOT_FOUND else 126 if exc.kind.startswith("Exec") else 1
         _report(report_fd, {"kind": exc.kind, "message": str(exc)})
@@ -169,8 +174,8 @@ def _report(fd: int, obj: dict[str, str]) -> None:
         pass
 
 
-def _exec(init_pid: int, spec: ExecSpec, sec: security.Security, stdio: tuple[int, int, int] | None,
-          sync_fd: int, report_fd: int) -> None:
+def _exec(init_pid: int, spec: ExecSpec, sec: security.Security | None, stdio: tuple[int, int, int] | None,
+          sync_fd: int, report_fd: int, complete: Callable[[ExecSpec], ExecSpec] | None = None) -> None:
     for sig in signal.valid_signals():
         if sig not in (signal.SIGKILL, signal.SIGSTOP):
             try:
@@ -181,6 +186,10 @@ def _exec(init_pid: int, spec: ExecSpec, sec: security.Security, stdio: tuple[in
     if _sync.read_line(sync_fd) + b"\n" != _sync.SYNC_CGROUP:
         os._exit(1)
     os.close(sync_fd)
+    if complete is not None:
+        spec = complete(spec)
+    if sec is None:
+        sec = spec.security()
     # Open every namespace first: after setns(mnt), /proc/<host pid> no longer resolves.
     fds = []
     for name, flag in EXEC_NAMESPACES:

@@ -25,6 +25,7 @@ from kobako.linux.flags import CloneFlag
 from kobako.linux.syscalls import LinuxSyscalls, Syscalls, clone, setns
 from kobako.mount import Mount
 from kobako.runtime import _sync
+from kobako.runtime import userns as _userns
 from kobako.runtime.cgroups import CgroupManager, cgroup_manager
 from kobako.runtime.init import NS_FLAGS, init_main
 
@@ -54,6 +55,14 @@ class InitProcess:
             if isinstance(msg, _sync.Failure):
                 raise RuntimeFailure(msg.message, msg.kind)
 
+    @property
+    def fds(self) -> tuple[int, int]:
+        """The (sync, report) pipe ends, for a creator that hands the init over to another process
+        (the shim's set-up child sends them with SCM_RIGHTS; the receiver builds its own InitProcess)."""
+        if self._sync_fd is None or self._report_fd is None:
+            raise RuntimeFailure("container init already started or closed", "Conflict")
+        return self._sync_fd, self._report_fd
+
     def close(self) -> None:
         for fd in (self._sync_fd, self._report_fd):
             if fd is not None:
@@ -70,7 +79,7 @@ def clone_flags(spec: Mapping[str, Any]) -> int:
         if ns.get("type") not in NS_FLAGS:
             raise RuntimeFailure(f"unknown namespace type {ns.get('type')!r}", "InvalidArgument")
         if ns["type"] == "user":
-            raise RuntimeFailure("user namespaces are not supported", "Unsupported")
+            continue  # joined by the init at the end (kobako.runtime.userns), never cloned
         if not ns.get("path") and ns["type"] != "cgroup":  # cgroup: unshared by the init, after placement
             flags |= NS_FLAGS[ns["type"]]
     return flags
@@ -90,6 +99,9 @@ def create(spec: Mapping[str, Any], *, bundle: Path, rootfs_mounts: Sequence[Mou
     flags = clone_flags(spec)
     sys = syscalls or LinuxSyscalls()
     _libc.libc()  # load before clone so the child does no dlopen
+    userns = _userns.prepare(spec)
+    if userns is not None and userns.net_fd is not None:
+        flags &= ~CloneFlag.CLONE_NEWNET  # the init joins the one made with (and owned by) the user namespace
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     try:
@@ -97,11 +109,15 @@ def create(spec: Mapping[str, Any], *, bundle: Path, rootfs_mounts: Sequence[Mou
     except OSError as exc:
         for fd in (sync_r, sync_w, report_r, report_w):
             os.close(fd)
+        if userns is not None:
+            userns.close()
         raise RuntimeFailure(f"clone: {exc.strerror}") from None
     if pid == 0:
         os.close(sync_w)
         os.close(report_r)
-        init_main(sys, spec, Path(bundle), rootfs_mounts, stdio, sync_r, report_w, console_socket)
+        init_main(sys, spec, Path(bundle), rootfs_mounts, stdio, sync_r, report_w, console_socket, userns)
+    if userns is not None:
+        userns.close()
     os.close(sync_r)
     os.close(report_w)
     init = InitProcess(pid, None, sync_w, report_r)

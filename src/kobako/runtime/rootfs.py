@@ -27,6 +27,7 @@ from kobako.linux.syscalls import Syscalls
 from kobako.mount import Mount
 from kobako.runtime.copyup import copy_up
 from kobako.runtime.devices import create_spec_devices
+from kobako.runtime.userns import IdMap, UserNamespace, to_host
 
 COPY_UP_ANNOTATION = "org.kobako.volumes.copy-up"  # JSON list of mount destinations to copy up
 
@@ -139,14 +140,19 @@ def rootfs_path(spec: Mapping[str, Any], bundle: Path) -> str:
 
 
 def prepare_rootfs(sys: Syscalls, spec: Mapping[str, Any], bundle: Path,
-                   rootfs_mounts: Sequence[Mount] = ()) -> str:
-    """Mount the rootfs and the spec's mounts under it; returns the rootfs' host path."""
+                   rootfs_mounts: Sequence[Mount] = (), userns: UserNamespace | None = None) -> str:
+    """Mount the rootfs and the spec's mounts under it; returns the rootfs' host path.
+
+    With ``userns``, the rootfs is idmapped through it (``idmapped_rootfs``) and the caller runs this
+    with its fsuid/fsgid set to the remapped root (``runtime.userns``)."""
     rootfs = rootfs_path(spec, bundle)
     linux = spec.get("linux", {})
     # 1. Nothing we mount may propagate back to the host's namespace.
     sys.mount(None, "/", None, _PROPAGATION.get(linux.get("rootfsPropagation", ""), MS.MS_REC | MS.MS_PRIVATE))
     # 2. The rootfs must be a mount point for pivot_root: the snapshot's mounts, or a bind of itself.
-    if rootfs_mounts:
+    if userns is not None:
+        idmapped_rootfs(sys, rootfs, rootfs_mounts, userns)
+    elif rootfs_mounts:
         for m in rootfs_mounts:
             _mount_at(sys, m, rootfs)
     else:
@@ -160,6 +166,8 @@ def prepare_rootfs(sys: Syscalls, spec: Mapping[str, Any], bundle: Path,
         target = secure_join(rootfs, m["destination"])
         if m["destination"] in copy and m.get("source"):
             copy_up(target, m["source"])  # the image's content into an empty volume, before it hides it
+        if userns is not None:
+            m = remap_mount_options(m, userns.uid_maps, userns.gid_maps)
         _mount_at(sys, m, target)
         if os.path.normpath(m["destination"]) == "/dev" and m.get("type") != "bind":
             dev_is_tmpfs = True
@@ -172,6 +180,95 @@ def prepare_rootfs(sys: Syscalls, spec: Mapping[str, Any], bundle: Path,
     cwd = spec.get("process", {}).get("cwd") or "/"
     os.makedirs(secure_join(rootfs, cwd), mode=0o755, exist_ok=True)
     return rootfs
+
+
+def idmapped_rootfs(sys: Syscalls, rootfs: str, rootfs_mounts: Sequence[Mount], userns: UserNamespace) -> None:
+    """The rootfs with every layer idmapped through ``userns``: files owned by host id 0 appear owned
+    by the remapped root, and what the container writes lands on disk with its unshifted ids.
+
+    Idmapped mounts are made detached (open_tree(OPEN_TREE_CLONE) + mount_setattr) and attached in
+    this mount namespace; an overlay's layers are attached on a private tmpfs over the rootfs
+    directory, and the overlay is mounted over that tmpfs (overlayfs takes idmapped layers since 5.19;
+    its copy-up runs with the mounter's credentials, hence the caller's remapped fsuid).
+    """
+    if not rootfs_mounts:
+        _attach_idmapped(rootfs, rootfs, userns.fd)
+        return
+    staged = False
+    for m in rootfs_mounts:
+        if m.type == "overlay":
+            if not staged:
+                sys.mount("tmpfs", rootfs, "tmpfs", MS.MS_NOSUID | MS.MS_NODEV, "mode=700")
+                staged = True
+            _mount_at(sys, _idmapped_overlay(m, rootfs, userns.fd), rootfs)
+        elif m.type == "bind" or "bind" in m.options or "rbind" in m.options:
+            _attach_idmapped(m.source, rootfs, userns.fd)
+            flags, _prop, _data = parse_options(m.options)
+            extra = flags & ~(MS.MS_BIND | MS.MS_REC | MS.MS_REMOUNT)
+            if extra:
+                sys.mount(None, rootfs, None, MS.MS_BIND | MS.MS_REMOUNT | extra, None)
+        else:
+            raise OSError(errno.EINVAL, f"cannot idmap a {m.type} rootfs mount", rootfs)
+
+
+def _attach_idmapped(source: str, target: str, userns_fd: int) -> None:
+    from kobako.linux.syscalls import mount_setattr_idmap, move_mount, open_tree_clone
+
+    if not os.path.lexists(target):
+        os.mkdir(target, 0o700)
+    fd = open_tree_clone(source, recursive=False)
+    try:
+        mount_setattr_idmap(fd, userns_fd, recursive=False)
+        move_mount(fd, target)
+    finally:
+        os.close(fd)
+
+
+def _idmapped_overlay(m: Mount, stage: str, userns_fd: int) -> Mount:
+    """``m`` (an overlay) with each layer replaced by an idmapped copy attached under ``stage``."""
+    opts: list[str] = []
+    dirs: dict[str, str] = {}
+    n = 0
+    for o in m.options:
+        key, sep, val = o.partition("=")
+        if key == "lowerdir" and sep:
+            layers = []
+            for d in val.split(":"):
+                t = os.path.join(stage, f"l{n}")
+                n += 1
+                _attach_idmapped(d, t, userns_fd)
+                layers.append(t)
+            opts.append("lowerdir=" + ":".join(layers))
+        elif key in ("upperdir", "workdir") and sep:
+            dirs[key] = val
+        else:
+            opts.append(o)
+    if dirs:
+        parent = {os.path.dirname(os.path.normpath(d)) for d in dirs.values()}
+        if len(parent) != 1 or len(dirs) != 2:
+            raise OSError(errno.EINVAL, "overlay upperdir and workdir must share a parent directory", stage)
+        up = os.path.join(stage, "u")
+        _attach_idmapped(parent.pop(), up, userns_fd)
+        opts += [f"{k}={os.path.join(up, os.path.basename(os.path.normpath(d)))}" for k, d in dirs.items()]
+    return Mount(m.type, m.source, tuple(opts))
+
+
+def remap_mount_options(m: Mapping[str, Any], uid_maps: Sequence[IdMap],
+                        gid_maps: Sequence[IdMap]) -> Mapping[str, Any]:
+    """A spec mount's ``uid=``/``gid=`` options (tmpfs, devpts: ids inside the container) as host ids,
+    since the init mounts them from the host's user namespace (devpts' gid=5 is the container's tty)."""
+    opts = list(m.get("options") or ())
+    changed = False
+    for i, o in enumerate(opts):
+        key, sep, val = o.partition("=")
+        if sep and key in ("uid", "gid") and val.isdigit():
+            host = to_host(int(val), uid_maps if key == "uid" else gid_maps)
+            if host is None:
+                raise OSError(errno.EINVAL, f"mount option {o} names an id the user namespace does not map",
+                              m.get("destination"))
+            opts[i] = f"{key}={host}"
+            changed = True
+    return {**m, "options": opts} if changed else m
 
 
 def create_devices(sys: Syscalls, dev: str) -> None:
