@@ -609,3 +609,131 @@ def test_manifest_inspect(daemon: Daemon, registry: RegistryProc) -> None:
     push_image(registry, "insp", "v1", img)
     res = daemon.kobako("manifest", "inspect", f"{registry.addr}/insp:v1")
     assert json.loads(res.stdout) == json.loads(img["manifest"])
+
+
+# -- content garbage collection against pulls ----------------------------------------------------------
+def make_multi(layers: list[bytes], labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """An OCI image of several one-file layers (each ``bytes`` is a file's content), pushable."""
+    tars = [make_layer({f"f{i}": data}) for i, data in enumerate(layers)]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"], "Labels": labels or {}},
+                         "rootfs": {"type": "layers", "diff_ids": [digest_of(t) for t, _ in tars]}}).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest_of(config),
+                   "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest_of(gz),
+                    "size": len(gz)} for _, gz in tars],
+    }).encode()
+    return {"gz": [gz for _, gz in tars], "config": config, "manifest": manifest}
+
+
+def push_multi(reg: RegistryProc, repo: str, tag: str, img: dict[str, Any]) -> None:
+    for gz in img["gz"]:
+        push_blob(reg, repo, gz)
+    push_blob(reg, repo, img["config"])
+    status, _, body = reg.req("PUT", f"/v2/{repo}/manifests/{tag}", img["manifest"], {"Content-Type": OCI_MANIFEST})
+    assert status == 201, body
+
+
+def test_pull_keeps_a_shared_layer_while_gc_runs(registry: RegistryProc, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Image B shares its base layer with local image A. While B's pull, having said "Already
+    exists" for the base, is still downloading its own layer, A is removed and garbage is
+    collected: A's own blobs go, the base (held by the pull's lease) stays, and B is whole."""
+    from kobako.content import LocalContentStore
+    from kobako.images import ImageStore, parse_reference
+    from kobako.registry import _pull
+    from kobako.snapshots import CopySnapshotter
+
+    base = os.urandom(50_000)
+    a, b = make_multi([base, b"only in a\n"]), make_multi([base, os.urandom(300_000)])
+    push_multi(registry, "gc/a", "1", a)
+    push_multi(registry, "gc/b", "1", b)
+    store = ImageStore(tmp_path / "images", LocalContentStore(tmp_path / "content", unleased_grace=0),
+                       CopySnapshotter(tmp_path / "snap"))
+    image_a, _, _ = _pull.pull_image(store, parse_reference(f"{registry.addr}/gc/a:1"))
+    base_digest, b_top = digest_of(a["gz"][0]), digest_of(b["gz"][1])
+    a_own = {digest_of(a["gz"][1]), digest_of(a["config"]), digest_of(a["manifest"])}
+
+    reached, gate = threading.Event(), threading.Event()
+    real = _pull.download_blob
+
+    def held(client: Any, st: Any, repo: str, desc: dict[str, Any], scope: str, emit: Any) -> None:
+        if desc["digest"] == b_top:
+            reached.set()
+            assert gate.wait(30)
+        real(client, st, repo, desc, scope, emit)
+
+    monkeypatch.setattr(_pull, "download_blob", held)
+    said: list[dict[str, Any]] = []
+    outcome: list[Any] = []
+
+    def pull_b() -> None:
+        try:
+            outcome.append(_pull.pull_image(store, parse_reference(f"{registry.addr}/gc/b:1"), emit=said.append))
+        except BaseException as exc:  # noqa: BLE001
+            outcome.append(exc)
+
+    t = threading.Thread(target=pull_b)
+    t.start()
+    try:
+        assert reached.wait(30), outcome
+        assert {"status": "Already exists", "progressDetail": {}, "id": base_digest[7:19]} in said
+        store.remove(image_a.id, force=True)
+        result = store.collect_garbage()
+        assert set(result.deleted) == a_own
+        assert store.content.has(base_digest)
+    finally:
+        gate.set()
+        t.join(60)
+    assert not isinstance(outcome[0], BaseException), outcome[0]
+    image_b = outcome[0][0]
+    assert store.collect_garbage().deleted == []  # B's blobs are an image's now
+    assert set(store.content.list()) == {base_digest, b_top, digest_of(b["config"]), digest_of(b["manifest"])}
+    for chain in reversed(store.chain_ids(image_b)):  # B unpacks again from its blobs alone
+        store.snapshotter.remove(chain)
+    store.unpack(store.get(image_b.id))
+    store.remove(image_b.id, force=True)
+    assert store.collect_garbage().freed > 300_000
+    assert store.content.list() == [] and not list((tmp_path / "content" / "leases").iterdir())
+
+
+def content_blobs(daemon: Daemon) -> set[str]:
+    return {"sha256:" + p.name for p in (daemon.data_root / "content" / "sha256").iterdir()}
+
+
+def test_kobakod_rmi_and_image_prune_collect_blobs(daemon: Daemon, registry: RegistryProc) -> None:
+    """Through kobakod: ``rmi`` of a pulled image deletes its blobs but not one another image
+    shares; ``POST /images/prune`` deletes dangling/unused images and their blobs."""
+    label = {"org.kobako.test": os.urandom(4).hex()}
+    base = os.urandom(40_000)
+    one, two = make_multi([base, os.urandom(20_000)], label), make_multi([base, os.urandom(20_000)], label)
+    push_multi(registry, "gcd/one", "1", one)
+    push_multi(registry, "gcd/two", "1", two)
+    ref1, ref2 = f"{registry.addr}/gcd/one:1", f"{registry.addr}/gcd/two:1"
+    daemon.kobako("pull", ref1)
+    daemon.kobako("pull", ref2)
+    blobs1 = {digest_of(x) for x in [*one["gz"], one["config"], one["manifest"]]}
+    blobs2 = {digest_of(x) for x in [*two["gz"], two["config"], two["manifest"]]}
+    assert blobs1 | blobs2 <= content_blobs(daemon)
+    out = daemon.kobako("rmi", ref1).stdout.decode()
+    assert f"Deleted: {digest_of(one['config'])}" in out
+    have = content_blobs(daemon)
+    assert not (blobs1 - blobs2) & have, "rmi left the removed image's blobs"
+    assert blobs2 <= have, "rmi took a blob another image uses"
+    # prune: untagged (dangling) first, then every unused image with the label
+    c = daemon.client()
+    daemon.kobako("tag", ref2, f"{registry.addr}/gcd/two:keep")
+    daemon.kobako("rmi", ref2)  # still tagged :keep: untag only
+    assert blobs2 <= content_blobs(daemon)
+    res = c.json("POST", "/images/prune", query={"filters": json.dumps({"label": [f"org.kobako.test={label['org.kobako.test']}"]})})
+    assert res["ImagesDeleted"] is None and res["SpaceReclaimed"] == 0  # tagged: not dangling
+    res = c.json("POST", "/images/prune", query={"filters": json.dumps(
+        {"dangling": ["false"], "label": [f"org.kobako.test={label['org.kobako.test']}"]})})
+    assert {"Deleted": digest_of(two["config"])} in res["ImagesDeleted"]
+    assert res["SpaceReclaimed"] >= sum(len(x) for x in two["gz"])
+    assert not blobs2 & content_blobs(daemon)
+    busybox = json.loads(daemon.kobako("inspect", "--format", "{{json .Id}}", "busybox").stdout)
+    assert busybox in content_blobs(daemon)  # other images untouched
+    status, _, _ = c.request("POST", "/images/prune", query={"filters": json.dumps({"bogus": ["1"]})})
+    assert status == 400
