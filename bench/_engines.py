@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import socket
@@ -30,7 +31,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
@@ -238,6 +240,107 @@ def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 30) -> N
         proc.wait()
 
 
+# -- host network state (benches that give the daemons real networking) ---------------------------
+SYSCTLS = ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/bridge/bridge-nf-call-iptables",
+           "/proc/sys/net/bridge/bridge-nf-call-ip6tables")
+IPT_TABLES = ("filter", "nat")
+
+
+@dataclass(frozen=True)
+class DockerNetworking:
+    """dockerd with networking: its default bridge (made by the bench, as --bridge needs an existing one)
+    with this address, and the pool its user-defined networks take subnets from."""
+    bridge: str    # e.g. "kbd0"
+    gateway: str   # e.g. "10.217.0.1/24"
+    pool: str      # --default-address-pool, e.g. "base=10.217.64.0/18,size=24"
+
+
+def nft_tables() -> set[str]:
+    """``family name`` of every nftables table (iptables-nft's tables included)."""
+    out = run(["nft", "list", "tables"], check=False).stdout.decode()
+    return {line.split(None, 1)[1].strip() for line in out.splitlines() if line.startswith("table ")}
+
+
+def iptables_rules(table: str) -> list[str]:
+    """A table's chains (``:NAME POLICY``) and rules (``-A ...``) as iptables-save prints them, no counters.
+    (iptables-save of a table that does not exist prints nothing and does not create it.)"""
+    out = run(["iptables-save", "-t", table], check=False).stdout.decode()
+    lines = []
+    for line in out.splitlines():
+        if line.startswith(":"):
+            lines.append(line.rsplit(" [", 1)[0])
+        elif line.startswith("-A "):
+            lines.append(line)
+    return lines
+
+
+def delete_bridge(name: str) -> None:
+    """Delete a bridge (and any veth still enslaved to it) if it exists."""
+    brif = Path(f"/sys/class/net/{name}/brif")
+    if not Path(f"/sys/class/net/{name}/bridge").is_dir():
+        return
+    for port in (brif.iterdir() if brif.is_dir() else []):
+        run(["ip", "link", "del", port.name], check=False)
+    run(["ip", "link", "del", name], check=False)
+
+
+class HostNetState:
+    """The host settings a networking dockerd changes: sysctls (ip_forward, bridge-nf-call-*), iptables
+    filter/nat rules and chains, and which iptables-nft tables exist. Captured before the daemons start;
+    ``restore`` removes what was added (rules and chains naming DOCKER* or one of ``marks``, e.g. the
+    bench's bridges), puts back changed chain policies and sysctls, and deletes iptables tables that did
+    not exist before and are empty again."""
+
+    def __init__(self) -> None:
+        self.sysctls = {p: Path(p).read_text().strip() for p in SYSCTLS if Path(p).exists()}
+        self.tables = nft_tables()
+        self.rules = {t: iptables_rules(t) for t in IPT_TABLES}
+
+    def restore(self, marks: Sequence[str]) -> list[str]:
+        """Undo; returns what was done (for the log)."""
+        done: list[str] = []
+
+        def ours(tokens: list[str]) -> bool:
+            return any(t.startswith("DOCKER") or t in marks for t in tokens)
+
+        for t in IPT_TABLES:
+            if f"ip {t}" not in nft_tables():
+                continue
+            before = set(self.rules[t])
+            for line in iptables_rules(t):  # jumps into the chains first, so the chains can go
+                if line.startswith("-A ") and line not in before and ours(shlex.split(line)):
+                    run(["iptables", "-t", t, "-D", *shlex.split(line)[1:]], check=False)
+                    done.append(f"{t}: {line}")
+            old_chains = {ln.split()[0] for ln in before if ln.startswith(":")}
+            new_chains = [ln.split()[0][1:] for ln in iptables_rules(t)
+                          if ln.startswith(":") and ln.split()[0] not in old_chains and ours([ln.split()[0][1:]])]
+            for c in new_chains:
+                run(["iptables", "-t", t, "-F", c], check=False)
+            for c in new_chains:
+                run(["iptables", "-t", t, "-X", c], check=False)
+                done.append(f"{t}: chain {c}")
+            old_policy = {ln.split()[0]: ln.split()[1] for ln in before if ln.startswith(":")}
+            now = iptables_rules(t)
+            for ln in now:
+                name, policy = ln.split()[0], ln.split()[1]
+                if ln.startswith(":") and policy != "-" and policy != old_policy.get(name, "ACCEPT"):
+                    run(["iptables", "-t", t, "-P", name[1:], old_policy.get(name, "ACCEPT")], check=False)
+                    done.append(f"{t}: policy {name[1:]} {policy} -> {old_policy.get(name, 'ACCEPT')}")
+            now = iptables_rules(t)
+            if (f"ip {t}" not in self.tables and not any(ln.startswith("-A ") for ln in now)
+                    and all(ln.split()[1] in ("ACCEPT", "-") for ln in now)):
+                run(["nft", "delete", "table", "ip", t], check=False)
+                done.append(f"table ip {t} (empty, did not exist before)")
+        for path, value in self.sysctls.items():
+            try:
+                if Path(path).read_text().strip() != value:
+                    Path(path).write_text(value + "\n")
+                    done.append(f"{path} = {value}")
+            except OSError:
+                pass
+        return done
+
+
 # -- the two engines -----------------------------------------------------------------------------
 class Engine:
     name: str
@@ -291,8 +394,13 @@ class Engine:
 class Kobako(Engine):
     name = "kobako"
 
-    def __init__(self, tmp: Path) -> None:
-        self.sock = KOBAKO_SOCK
+    def __init__(self, tmp: Path, tag: str = "", daemon_args: Sequence[str] = ()) -> None:
+        # ``tag`` gives a session its own socket, exec root and cgroup parent, so a bench with a
+        # tag can run while an untagged one does; ``daemon_args`` are added to kobakod's command line.
+        self.sock = Path(f"/run/kobako-bench{tag}.sock") if tag else KOBAKO_SOCK
+        self.exec_root = Path(f"/run/kobako-bench{tag}-exec") if tag else KOBAKO_EXEC
+        self.cgroup = f"/kobako-bench{tag}" if tag else KOBAKO_CGROUP
+        self.daemon_args = list(daemon_args)
         self.data = tmp / "kobako-data"
         self.log = tmp / "kobakod.log"
         self.bin = str(VENV_BIN / "kobako")
@@ -310,13 +418,13 @@ class Kobako(Engine):
         return env
 
     def start(self) -> None:
-        for p in (self.sock, KOBAKO_EXEC):
+        for p in (self.sock, self.exec_root):
             if p.exists():
                 raise RuntimeError(f"{p} exists: another bench running, or a leftover; remove it first")
         with open(self.log, "ab") as logf:
             self.proc = subprocess.Popen(
                 [str(VENV_BIN / "kobakod"), "-H", f"unix://{self.sock}", "--data-root", str(self.data),
-                 "--exec-root", str(KOBAKO_EXEC), "--cgroup-parent", KOBAKO_CGROUP],
+                 "--exec-root", str(self.exec_root), "--cgroup-parent", self.cgroup, *self.daemon_args],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=self.client_env(),
                 start_new_session=True,
             )
@@ -342,7 +450,7 @@ class Kobako(Engine):
 
     def shim_pids(self) -> list[int]:
         pids = []
-        for pidfile in (KOBAKO_EXEC / "shims").glob("*.pid"):
+        for pidfile in (self.exec_root / "shims").glob("*.pid"):
             try:
                 pid = int(pidfile.read_text())
             except (OSError, ValueError):
@@ -354,30 +462,64 @@ class Kobako(Engine):
     def cleanup(self) -> None:
         self.remove_all_containers()
         stop_process(self.proc)
-        shims = KOBAKO_EXEC / "shims"
+        shims = self.exec_root / "shims"
         if shims.is_dir():
             for pidfile in shims.glob("*.pid"):
                 try:
                     os.kill(int(pidfile.read_text()), signal.SIGKILL)
                 except (OSError, ValueError):
                     pass
-        for pid in pids_mentioning(str(KOBAKO_EXEC), str(self.data)):
+        for pid in pids_mentioning(str(self.exec_root), str(self.data)):
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        unmount_under(self.data, KOBAKO_EXEC)
-        remove_cgroup(KOBAKO_CGROUP)
-        shutil.rmtree(KOBAKO_EXEC, ignore_errors=True)
+        unmount_under(self.data, self.exec_root)
+        remove_cgroup(self.cgroup)
+        shutil.rmtree(self.exec_root, ignore_errors=True)
         shutil.rmtree(self.data, ignore_errors=True)
         self.sock.unlink(missing_ok=True)
+        self.remove_network_leftovers()
+
+    def network_prefix(self) -> str | None:
+        args = self.daemon_args
+        for i, a in enumerate(args):
+            if a == "--network-prefix" and i + 1 < len(args):
+                return args[i + 1]
+            if a.startswith("--network-prefix="):
+                return a.split("=", 1)[1]
+        return None
+
+    def remove_network_leftovers(self) -> None:
+        """kobakod removes its bridges and table at shutdown; should it have died first, remove what
+        its --network-prefix names: links whose alias is ``kobako:<prefix>:...`` and its nft table."""
+        prefix = self.network_prefix()
+        if prefix is None:
+            return
+        for link in Path("/sys/class/net").iterdir():
+            try:
+                alias = (link / "ifalias").read_text().strip()
+            except OSError:
+                continue
+            if alias.startswith(f"kobako:{prefix}:"):
+                run(["ip", "link", "del", link.name], check=False)
+        table = "kobako" if prefix == "kb" else f"kobako_{prefix}"
+        if f"ip {table}" in nft_tables():
+            run(["nft", "delete", "table", "ip", table], check=False)
 
 
 class Docker(Engine):
     name = "docker"
 
-    def __init__(self, tmp: Path, docker: str, dockerd: str) -> None:
-        self.sock = DOCKER_SOCK
+    def __init__(self, tmp: Path, docker: str, dockerd: str, tag: str = "",
+                 networking: DockerNetworking | None = None) -> None:
+        # ``tag``: as for Kobako. ``networking``: start dockerd with its networking as shipped (bridge,
+        # iptables, userland proxy) instead of none; the Session puts the host's state back at the end.
+        self.sock = Path(f"/run/kobako-bench{tag}-docker.sock") if tag else DOCKER_SOCK
+        self.exec_root = Path(f"/run/kobako-bench{tag}-docker-exec") if tag else DOCKER_EXEC
+        self.cgroup = f"/kobako-bench{tag}-docker" if tag else DOCKER_CGROUP
+        self.networking = networking
+        self.bridges: list[str] = []  # links this bench made or named for dockerd; deleted at cleanup
         self.data = tmp / "docker-data"
         self.config = tmp / "docker-config"
         self.pidfile = tmp / "dockerd.pid"
@@ -393,16 +535,30 @@ class Docker(Engine):
         return env
 
     def start(self) -> None:
-        for p in (self.sock, DOCKER_EXEC):
+        for p in (self.sock, self.exec_root):
             if p.exists():
                 raise RuntimeError(f"{p} exists: another bench running, or a leftover; remove it first")
         self.config.mkdir(parents=True, exist_ok=True)
+        net = self.networking
+        if net is None:
+            net_args = ["--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
+                        "--ip-masq=false", "--userland-proxy=false"]
+        else:
+            if Path(f"/sys/class/net/{net.bridge}").exists():
+                raise RuntimeError(f"link {net.bridge} exists: another bench running, or a leftover")
+            # dockerd's --bridge must name an existing bridge; it takes its address as the gateway
+            self.bridges.append(net.bridge)
+            run(["ip", "link", "add", net.bridge, "type", "bridge"])
+            run(["ip", "addr", "add", net.gateway, "dev", net.bridge])
+            run(["ip", "link", "set", net.bridge, "up"])
+            # the rest as Debian's dockerd 20.10 ships (its defaults, spelled out)
+            net_args = [f"--bridge={net.bridge}", "--default-address-pool", net.pool, "--iptables=true",
+                        "--ip6tables=false", "--ip-forward=true", "--ip-masq=true", "--userland-proxy=true"]
         with open(self.log, "ab") as logf:
             self.proc = subprocess.Popen(
                 [self.dockerd, "-H", f"unix://{self.sock}", "--data-root", str(self.data),
-                 "--exec-root", str(DOCKER_EXEC), "--pidfile", str(self.pidfile),
-                 "--cgroup-parent", DOCKER_CGROUP, "--bridge=none", "--iptables=false", "--ip6tables=false",
-                 "--ip-forward=false", "--ip-masq=false", "--userland-proxy=false",
+                 "--exec-root", str(self.exec_root), "--pidfile", str(self.pidfile),
+                 "--cgroup-parent", self.cgroup, *net_args,
                  "--storage-driver=overlay2", "--log-level=warn"],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=self.client_env(),
                 start_new_session=True,
@@ -421,7 +577,7 @@ class Docker(Engine):
         return out
 
     def shim_pids(self) -> list[int]:
-        return [pid for pid in pids_mentioning(str(DOCKER_EXEC))
+        return [pid for pid in pids_mentioning(str(self.exec_root))
                 if Path(cmdline(pid).split(" ", 1)[0]).name == "containerd-shim-runc-v2"]
 
     def load(self, tar: Path) -> None:
@@ -441,20 +597,32 @@ class Docker(Engine):
         except (ValueError, KeyError, TypeError):
             return {}
 
+    def create_network(self, name: str, bridge: str) -> None:
+        """A user-defined bridge network whose bridge is named ``bridge`` (removed at cleanup)."""
+        self.bridges.append(bridge)
+        run(self.cli("network", "create", "-o", f"com.docker.network.bridge.name={bridge}", name),
+            env=self.client_env())
+
     def cleanup(self) -> None:
         self.remove_all_containers()
+        if self.networking is not None and self.proc is not None and self.proc.poll() is None:
+            for name in run(self.cli("network", "ls", "-q", "--filter", "type=custom"), env=self.client_env(),
+                            check=False, timeout=60).stdout.decode().split():
+                run(self.cli("network", "rm", name), env=self.client_env(), check=False, timeout=60)
         stop_process(self.proc, timeout=30)
         # dockerd stops its managed containerd; anything still naming our roots is ours: kill it
-        for pid in pids_mentioning(str(DOCKER_EXEC), str(self.data)):
+        for pid in pids_mentioning(str(self.exec_root), str(self.data)):
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        unmount_under(self.data, DOCKER_EXEC)
-        remove_cgroup(DOCKER_CGROUP)
-        shutil.rmtree(DOCKER_EXEC, ignore_errors=True)
+        unmount_under(self.data, self.exec_root)
+        remove_cgroup(self.cgroup)
+        shutil.rmtree(self.exec_root, ignore_errors=True)
         shutil.rmtree(self.data, ignore_errors=True)
         self.sock.unlink(missing_ok=True)
+        for bridge in self.bridges:
+            delete_bridge(bridge)
 
 
 # -- measurement ---------------------------------------------------------------------------------
@@ -513,13 +681,18 @@ def preflight(args: argparse.Namespace, prog: str, extra_tools: tuple[str, ...] 
 class Session:
     """Both private daemons with busybox:bench loaded; everything removed on exit, whatever happened."""
 
-    def __init__(self, args: argparse.Namespace, *, load_image: bool = True) -> None:
+    def __init__(self, args: argparse.Namespace, *, load_image: bool = True, tag: str = "",
+                 kobako_args: Sequence[str] = (), docker_networking: DockerNetworking | None = None) -> None:
+        """``tag``, ``kobako_args``, ``docker_networking``: see Kobako and Docker. With networking, the
+        host's network state is captured before either daemon starts and put back at the end."""
         self.args = args
         self.load_image = load_image
         self.stamp = datetime.now(timezone.utc)
         self.tmp = Path(tempfile.mkdtemp(prefix="kobako-bench-"))
-        self.kobako = Kobako(self.tmp)
-        self.docker = Docker(self.tmp, args.docker, args.dockerd)
+        self.kobako = Kobako(self.tmp, tag, kobako_args)
+        self.docker = Docker(self.tmp, args.docker, args.dockerd, tag, docker_networking)
+        self.host_state: HostNetState | None = None
+        self.restored: list[str] = []  # what restoring the host's network state did
         self.engines: list[Engine] = [self.kobako, self.docker]
         self.extra: list[tuple[str, subprocess.Popen[bytes], Path]] = []
         self.cleanups: list[Any] = []
@@ -538,6 +711,8 @@ class Session:
                 src = self.kobako.src = snap / "src"
             log("compiling kobako's bytecode")
             run([sys.executable, "-m", "compileall", "-q", str(src)], check=False, timeout=300)
+            if self.docker.networking is not None:
+                self.host_state = HostNetState()
             log("starting kobakod and dockerd")
             self.kobako.start()
             self.docker.start()
@@ -612,6 +787,13 @@ class Session:
                 pass
         unmount_under(self.tmp)
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.host_state is not None:
+            try:
+                self.restored = self.host_state.restore(self.docker.bridges)
+            except Exception as e:
+                log(f"restoring the host's network state failed: {e!r}")
+            for what in self.restored:
+                log(f"restored: {what}")
 
 
 def save_result(prefix: str, stamp: datetime, result: dict[str, Any]) -> Path:
