@@ -28,6 +28,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
                    help="registry to reach over plain HTTP (loopback registries always may)")
     _network_args(p)
+    _tls_args(p)
+    p.add_argument("--userns-remap", default="", metavar="default|USER[:GROUP]|UID[:GID]",
+                   help="run containers in a user namespace mapping root to this user's /etc/subuid range")
     p.add_argument("-D", "--debug", action="store_true")
     p.add_argument("-v", "--version", action="version", version=f"kobakod {kobako.__version__}")
     return p.parse_args(argv)
@@ -53,6 +56,41 @@ def _network_args(p: argparse.ArgumentParser) -> None:
                    help="embedded DNS: forward unknown names to the host's resolvers (default true)")
 
 
+def _tls_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("TLS (TCP listeners)", "a tcp:// host needs --tlsverify (mutual TLS), as dockerd 27 "
+                             "does; --tls=false allows plain TCP, on a loopback address only")
+    g.add_argument("--tlsverify", nargs="?", const=True, default=None, type=_bool, metavar="BOOL",
+                   help="serve TCP with TLS and require client certificates signed by --tlscacert")
+    g.add_argument("--tls", nargs="?", const=True, default=None, type=_bool, metavar="BOOL",
+                   help="--tls=false: plain TCP, loopback only (TLS without client certificates is refused)")
+    for flag, name in (("--tlscacert", "ca.pem"), ("--tlscert", "cert.pem"), ("--tlskey", "key.pem")):
+        g.add_argument(flag, metavar="PATH", help=f"default $DOCKER_CERT_PATH/{name} or ~/.docker/{name}")
+
+
+def api_tls(args: argparse.Namespace) -> Any:
+    """The TCP listeners' SSLContext (mutual TLS), None for plain TCP, or SystemExit with the reason."""
+    tcp = [h for h in args.host if h.startswith(("tcp://", "http://"))]
+    if args.tlsverify:
+        from kobako.api.tls import default_cert_dir, mutual_tls_context
+        from kobako.errors import InvalidArgument
+
+        d = default_cert_dir()
+        try:
+            return mutual_tls_context(args.tlscacert or d / "ca.pem", args.tlscert or d / "cert.pem",
+                                      args.tlskey or d / "key.pem")
+        except InvalidArgument as exc:
+            raise SystemExit(f"kobakod: {exc}") from None
+    if not tcp:
+        return None
+    if args.tls is None and args.tlsverify is None:
+        raise SystemExit(f"kobakod: refusing to listen on {tcp[0]} without TLS: give --tlsverify --tlscacert "
+                         "--tlscert --tlskey (mutual TLS), or --tls=false for plain TCP on a loopback address")
+    if args.tls:
+        raise SystemExit("kobakod: --tls without --tlsverify would let any client in: kobako serves TCP with "
+                         "client certificates only (--tlsverify)")
+    return None  # --tls=false (or --tlsverify=false): plain TCP, which the server allows on loopback only
+
+
 def network_config(args: argparse.Namespace, data_root: Path, exec_root: Path) -> Any:
     from kobako.network import NetworkConfig, PoolSpec
 
@@ -69,6 +107,7 @@ def network_config(args: argparse.Namespace, data_root: Path, exec_root: Path) -
 
 class SystemBackend:
     def __init__(self, containers: Any, store: Any, data_root: Path, driver: str) -> None:
+        self.userns = getattr(containers, "userns_remap", None) is not None
         self.containers = containers
         self.store = store
         self.data_root = data_root
@@ -93,6 +132,8 @@ class SystemBackend:
             CgroupVersion="2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "1",
             SystemTime=_now(),
         )
+        if self.userns:  # dockerd lists it when --userns-remap is on
+            info["SecurityOptions"] = [*info.get("SecurityOptions", []), "name=userns"]
         return info
 
 
@@ -159,6 +200,7 @@ async def serve(args: argparse.Namespace) -> None:
         d.mkdir(parents=True, exist_ok=True)
         os.chmod(d, 0o711)
     lock_fd = _lock(data_root)
+    remap = getattr(args, "remap", None)  # --userns-remap, resolved by main()
     content = LocalContentStore(data_root / "content")
     snap_root = data_root / "snapshots"
     if args.storage_driver == "copy":
@@ -181,7 +223,7 @@ async def serve(args: argparse.Namespace) -> None:
     await networks.start()  # bridges up before any container (re)starts
     containers = ContainerManager(data_root=data_root, exec_root=exec_root, images=store, spawner=spawner,
                                   cgroup_parent=args.cgroup_parent, events=events, volumes=volume_store,
-                                  network=networks)
+                                  network=networks, userns_remap=remap)
     await containers.restore()
     await networks.reconcile()  # what belongs to no running container goes (after a crash too)
     images = ImagesBackend(store, containers, insecure_registries=tuple(args.insecure_registry))
@@ -220,7 +262,7 @@ async def serve(args: argparse.Namespace) -> None:
     from kobako.daemon._buildrun import ContainerRunStep
 
     add_build_routes(router, BuildBackend(store, data_root / "build", ContainerRunStep(containers)))
-    server = Server(router)
+    server = Server(router, ssl=getattr(args, "api_ssl", None))
     hosts = args.host or [DEFAULT_SOCK]
     await server.start(hosts)
     log.info("kobakod %s serving on %s (data root %s, storage %s)", kobako.__version__, ", ".join(hosts),
@@ -254,6 +296,21 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("kobakod: must run as root", file=sys.stderr)
         return 1
+    try:
+        args.api_ssl = api_tls(args)
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    args.remap = None
+    if args.userns_remap:
+        from kobako.daemon._userns import resolve as resolve_remap
+        from kobako.errors import KobakoError
+
+        try:
+            args.remap = resolve_remap(args.userns_remap)
+        except KobakoError as exc:
+            print(f"kobakod: {exc}", file=sys.stderr)
+            return 1
     try:
         asyncio.run(serve(args))
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ import errno
 import ipaddress
 import os
 from pathlib import Path
+from typing import Any
 
 from kobako.errors import Conflict
 
@@ -74,8 +75,8 @@ def lo_up() -> None:
         nl.set_up(nl.index("lo"))
 
 
-def create_sandbox(path: Path) -> None:
-    _netns.create(path, lo_up)
+def create_sandbox(path: Path, userns: Any = None) -> None:
+    _netns.create(path, lo_up, userns=userns)
 
 
 def add_endpoint(ep: Endpoint, bridge: str, netns: Path, alias: str, default_route: bool) -> None:

@@ -417,9 +417,10 @@ class NetworkManager:
     # -- sandboxes -------------------------------------------------------------------------------------
     async def attach(self, cid: str, *, name: str, mode: str, networks: list[tuple[Network, dict[str, Any]]],
                      hostname: str, domainname: str, host_config: dict[str, Any], exposed: Iterable[str],
-                     files_dir: Path) -> Attachment:
+                     files_dir: Path, userns: Any = None) -> Attachment:
         """Set up a starting container's network: ``mode`` is none, host, or a bridge network's name
-        (then ``networks`` lists that one first, then any others it is connected to)."""
+        (then ``networks`` lists that one first, then any others it is connected to). ``userns``:
+        (uid maps, gid maps) of a remapped container, whose network namespace its user namespace owns."""
         async with self._lock:
             await self._undo_if_any(cid)
             files_dir.mkdir(parents=True, exist_ok=True)
@@ -431,7 +432,7 @@ class NetworkManager:
             try:
                 await asyncio.to_thread(self._save_sandbox, sb)
                 assert sb.netns is not None
-                await asyncio.to_thread(_links.create_sandbox, sb.netns)
+                await asyncio.to_thread(_links.create_sandbox, sb.netns, userns)
                 by_name: dict[str, Endpoint] = {}
                 routed = False
                 for i, (net, config) in enumerate(networks if mode != "none" else []):

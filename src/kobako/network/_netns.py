@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kobako.linux.flags import CloneFlag, MountFlag, UmountFlag
 from kobako.linux.syscalls import mount, setns, umount2, unshare
@@ -55,9 +55,22 @@ def run_in(path: str | Path, fn: Callable[[], T]) -> T:
     return in_thread(enter)
 
 
-def create(path: Path, setup: Callable[[], None] | None = None) -> None:
-    """A new network namespace, pinned at ``path``; ``setup`` runs inside it (e.g. bring lo up)."""
+def create(path: Path, setup: Callable[[], None] | None = None, userns: Any = None) -> None:
+    """A new network namespace, pinned at ``path``; ``setup`` runs inside it (e.g. bring lo up).
+
+    With ``userns`` (uid maps, gid maps), the namespace is owned by a new user namespace with those
+    maps, made by a single-threaded helper (``kobako.runtime.userns``: a threaded process cannot
+    unshare a user namespace); the container's init joins that owner (--userns-remap)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if userns is not None:
+        _create_owned(path, userns)
+        if setup is not None:
+            try:
+                run_in(path, setup)
+            except BaseException:
+                remove(path)
+                raise
+        return
 
     def make() -> None:
         unshare(CloneFlag.CLONE_NEWNET)
@@ -76,6 +89,18 @@ def create(path: Path, setup: Callable[[], None] | None = None) -> None:
                 raise
 
     in_thread(make)
+
+
+def _create_owned(path: Path, userns: Any) -> None:
+    import subprocess
+    import sys
+
+    uid_maps, gid_maps = userns
+    argv = [sys.executable, "-I", "-m", "kobako.runtime.userns", "netns", str(path)]
+    argv += [f"--uid-map={c}:{h}:{n}" for c, h, n in uid_maps] + [f"--gid-map={c}:{h}:{n}" for c, h, n in gid_maps]
+    r = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        raise OSError(errno.EPERM, (r.stderr.strip() or f"exit {r.returncode}"), str(path))
 
 
 def remove(path: Path) -> None:

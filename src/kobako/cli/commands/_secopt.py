@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Any
 
+from kobako.cli import _args
 from kobako.cli.main import CommandError
 
 
-def add_security_flags(p: argparse.ArgumentParser) -> None:
+def add_security_flags(p: _args.ArgumentParser) -> None:
     p.add_argument("--cap-add", action="append", default=[], help="Add Linux capabilities")
     p.add_argument("--cap-drop", action="append", default=[], help="Drop Linux capabilities")
     p.add_argument("--privileged", action="store_true", help="Give extended privileges to this container")
@@ -19,9 +19,10 @@ def add_security_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", action="append", default=[], help="Add a host device to the container")
     p.add_argument("--device-cgroup-rule", action="append", default=[],
                    help="Add a rule to the cgroup allowed devices list")
+    p.add_argument("--userns", default="", help="User namespace to use")
 
 
-def security_flags(args: argparse.Namespace, host_config: dict[str, Any]) -> None:
+def security_flags(args: _args.Namespace, host_config: dict[str, Any]) -> None:
     if args.cap_add:
         host_config["CapAdd"] = list(args.cap_add)
     if args.cap_drop:
@@ -36,6 +37,10 @@ def security_flags(args: argparse.Namespace, host_config: dict[str, Any]) -> Non
         host_config["Devices"] = [device(d) for d in args.device]
     if args.device_cgroup_rule:
         host_config["DeviceCgroupRules"] = list(args.device_cgroup_rule)
+    if args.userns:
+        if args.userns not in ("host", "private"):  # docker/cli: UsernsMode.Valid()
+            raise CommandError("--userns: invalid USER mode", 125)
+        host_config["UsernsMode"] = args.userns
 
 
 def security_opt(opt: str) -> str:

@@ -69,8 +69,11 @@ class _PendingAttach:
 class ContainerManager:
     def __init__(self, *, data_root: Path, exec_root: Path, images: Any, spawner: Spawner,
                  cgroup_parent: str = "/kobako", cgroup_root: str = "/sys/fs/cgroup",
-                 events: EventBus | None = None, volumes: Any = None, network: Any = None) -> None:
+                 events: EventBus | None = None, volumes: Any = None, network: Any = None,
+                 userns_remap: Any = None) -> None:
         from ._mounts import ContainerMounts
+
+        self.userns_remap = userns_remap  # --userns-remap: a kobako.daemon._userns.Remap, or None
 
         self.root = data_root / "containers"
         self.exec_root = exec_root
@@ -178,7 +181,7 @@ class ContainerManager:
             raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
         validate_healthcheck(cfg.get("Healthcheck"))
         default_memory_swap(host_config)
-        build_spec(cid, cfg, host_config, self.cgroup_parent)  # validates resources now, not at start
+        build_spec(cid, cfg, host_config, self.cgroup_parent, self.userns_remap)  # validates resources now, not at start
         mount_points = self.mounts.plan(cfg, host_config)
         root = self.root / cid
         c = Container(
@@ -255,7 +258,7 @@ class ContainerManager:
             task.cancel()
 
     async def _start(self, c: Container) -> None:
-        spec = build_spec(c.id, c.config, c.host_config, self.cgroup_parent)
+        spec = build_spec(c.id, c.config, c.host_config, self.cgroup_parent, self.userns_remap)
         await self.mounts.attach(c, spec)  # volumes, binds, tmpfs: released again in _on_exit/_start_failed
         if self.netjoin is not None:
             try:

@@ -119,6 +119,10 @@ class ContainerMounts:
                 if mp.type == "volume":
                     source = await asyncio.to_thread(self.store.acquire, mp.name, c.id)
                     acquired.append(mp.name)
+                    if source == str(self.store.get(mp.name).mountpoint):  # its own _data, not o=bind
+                        from .._userns import own_volume
+
+                        await asyncio.to_thread(own_volume, source, spec)
                     user.append(oci_mount(mp, source, self.store.get(mp.name).bind_options()))
                     if should_copy_up(mp):
                         copy_up.append(mp.destination)

@@ -135,7 +135,8 @@ class NetJoin:
         att = await self.networks.attach(
             c.id, name=c.name, mode=kind, networks=bridge_nets, hostname=c.config.get("Hostname") or c.id[:12],
             domainname=c.config.get("Domainname") or "", host_config=c.host_config,
-            exposed=list((c.config.get("ExposedPorts") or {}).keys()), files_dir=c.root)
+            exposed=list((c.config.get("ExposedPorts") or {}).keys()), files_dir=c.root,
+            userns=_userns_maps(spec) if kind != "host" else None)
         try:
             if kind == "host":
                 spec["linux"]["namespaces"] = [n for n in ns if n.get("type") != "network"]
@@ -171,6 +172,18 @@ class NetJoin:
     def files(self, c: Container) -> dict[str, str]:
         return {key: str(c.root / name) for key, name in (("HostsPath", "hosts"), ("ResolvConfPath", "resolv.conf"),
                                                          ("HostnamePath", "hostname")) if (c.root / name).exists()}
+
+
+def _userns_maps(spec: dict[str, Any]) -> Any:
+    """(uid maps, gid maps) when the container gets a new user namespace (--userns-remap), else None:
+    its network namespace is then made owned by such a user namespace, which the runtime joins."""
+    linux = spec.get("linux") or {}
+    if not any(n.get("type") == "user" and not n.get("path") for n in linux.get("namespaces") or []):
+        return None
+
+    def conv(maps: list[dict[str, int]]) -> list[tuple[int, int, int]]:
+        return [(int(m["containerID"]), int(m["hostID"]), int(m["size"])) for m in maps]
+    return conv(linux.get("uidMappings") or []), conv(linux.get("gidMappings") or [])
 
 
 def _set_netns(ns: list[dict[str, Any]], path: str) -> None:

@@ -103,8 +103,9 @@ def resources(host_config: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_spec(
-    cid: str, cfg: dict[str, Any], host_config: dict[str, Any], cgroup_parent: str
+    cid: str, cfg: dict[str, Any], host_config: dict[str, Any], cgroup_parent: str, remap: Any = None
 ) -> dict[str, Any]:
+    """The OCI spec; ``remap`` is the daemon's ``--userns-remap`` (a ``kobako.daemon._userns.Remap``)."""
     from kobako.runtime import default_spec
 
     argv = command_of(cfg)
@@ -133,6 +134,9 @@ def build_spec(
     from ._security import apply_security
 
     apply_security(spec, cfg, host_config)  # capabilities, seccomp, devices, rlimits, privileged
+    from .._userns import apply as apply_userns
+
+    apply_userns(spec, host_config, remap)  # user namespace and id maps, unless --userns=host
     return spec
 
 
