@@ -9,8 +9,8 @@ from typing import NewType
 
 Digest = NewType("Digest", str)
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
 
 def new_id() -> str:

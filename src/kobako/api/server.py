@@ -18,7 +18,7 @@ import socket
 import stat
 from collections.abc import Iterable
 from pathlib import Path
-from ssl import SSLContext
+from ssl import CERT_REQUIRED, SSLContext
 from urllib.parse import urlsplit
 
 from kobako.api._connection import Connection
@@ -134,20 +134,42 @@ class Server:
         parts = urlsplit(host)
         name = parts.hostname or "127.0.0.1"
         port = parts.port if parts.port is not None else 2375
-        if not _is_loopback(name):
+        mutual = self.ssl is not None and self.ssl.verify_mode == CERT_REQUIRED
+        if not mutual and not _is_loopback(name):
             raise InvalidArgument(
-                f"refusing to listen on {host}: plain TCP is only allowed on a loopback address "
-                "(TLS is not supported yet)"
+                f"refusing to listen on {host}: TCP without mutual TLS is only allowed on a loopback address "
+                "(use --tlsverify --tlscacert --tlscert --tlskey)"
             )
-        server = await asyncio.start_server(self._on_connect, name, port, limit=_STREAM_LIMIT, ssl=self.ssl)
+        # TLS is done by _tlsrelay over a plain listener: asyncio's TLS transport has no half-close
+        handler = self._on_connect if self.ssl is None else self._on_tls_connect
+        server = await asyncio.start_server(handler, name, port, limit=_STREAM_LIMIT)
         self._servers.append(server)
+        how = "mutual TLS" if mutual else "TLS, no client certificates" if self.ssl is not None else "no TLS"
         for sock in server.sockets:
             addr = sock.getsockname()
             shown = f"[{addr[0]}]" if ":" in addr[0] else addr[0]
             self.addresses.append(f"tcp://{shown}:{addr[1]}")
-            log.info("API listening on tcp://%s:%s (no TLS)", shown, addr[1])
+            log.info("API listening on tcp://%s:%s (%s)", shown, addr[1], how)
 
     # -- connections ---------------------------------------------------------------
+    async def _on_tls_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        from kobako.api._tlsrelay import serve_tls
+
+        task = asyncio.current_task()
+        assert task is not None and self.ssl is not None
+        self._conns.add(task)
+        try:
+            await serve_tls(self.ssl, reader, writer, self._on_connect, _STREAM_LIMIT)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        except Exception:
+            log.exception("API TLS connection failed")
+        finally:
+            self._conns.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None

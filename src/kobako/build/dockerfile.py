@@ -93,6 +93,8 @@ def parse(text: str | bytes, filename: str = "Dockerfile") -> Dockerfile:
             continue
         start = i
         logical, i = _join(lines, i, escape)
+        if not logical:
+            continue  # only an escape (a continuation into nothing), as BuildKit skips it
         heredocs: list[Heredoc] = []
         word = logical.split(None, 1)[0].lower()
         if word in HEREDOC_INSTRUCTIONS or (word == "onbuild" and len(logical.split()) > 1

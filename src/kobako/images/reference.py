@@ -32,14 +32,15 @@ _PATH_COMPONENT = rf"{_ALNUM}(?:{_SEP}{_ALNUM})*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])"
 _DOMAIN = rf"{_HOST}(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
+_TAG = r"[\w][\w.-]{0,127}"  # ASCII \w, as Go's RE2 (patterns compiled with re.ASCII; \Z, not $,
+# which would accept a trailing newline)
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 _NAME = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
-_REFERENCE = re.compile(rf"^({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?$")
-_ANCHORED_DOMAIN = re.compile(rf"^{_DOMAIN}$")
-_ANCHORED_TAG = re.compile(rf"^{_TAG}$")
-_HEX64 = re.compile(r"^[a-f0-9]{64}$")
-_SHA256 = re.compile(r"^sha256:[a-f0-9]{64}$")
+_REFERENCE = re.compile(rf"^({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?\Z", re.ASCII)
+_ANCHORED_DOMAIN = re.compile(rf"^{_DOMAIN}\Z", re.ASCII)
+_ANCHORED_TAG = re.compile(rf"^{_TAG}\Z", re.ASCII)
+_HEX64 = re.compile(r"^[a-f0-9]{64}\Z")
+_SHA256 = re.compile(r"^sha256:[a-f0-9]{64}\Z")
 
 
 @dataclass(frozen=True, slots=True)

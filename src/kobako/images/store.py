@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from kobako.content import GcResult, LocalContentStore
     from kobako.snapshots import Snapshotter
 
-_PREFIX = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
+_PREFIX = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})\Z")
 
 __all__ = ["ImageStore", "ImageUser"]
 

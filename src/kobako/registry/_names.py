@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-NAME = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
-TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
-DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+NAME = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*\Z")
+TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}\Z")
+DIGEST = re.compile(r"^sha256:[a-f0-9]{64}\Z")
 NAME_MAX = 255
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"

@@ -60,6 +60,25 @@ class _Closing:
         self.close()
 
 
+# Failures of the host, not of the tar: these propagate as they are.
+_HOST_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE,
+                          errno.ENFILE})
+MAX_SPECIAL_HEADER = 1 << 20  # PAX records and GNU long names, as Go's archive/tar (moby) caps them
+_SPECIAL_TYPES = frozenset({tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
+                            tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK})
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo that refuses an oversized PAX / GNU long-name header *before* tarfile reads it
+    into memory (tarfile itself has no limit: a 4 GiB header would be read whole)."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        if self.type in _SPECIAL_TYPES and self.size > MAX_SPECIAL_HEADER:
+            raise InvalidArgument(f"invalid layer tar: {self.size}-byte extended header "
+                                  f"(more than {MAX_SPECIAL_HEADER} bytes)")
+        return super()._proc_member(tarfile_)  # type: ignore[misc]
+
+
 def _full_mode(member: tarfile.TarInfo) -> int:
     kind = {
         tarfile.DIRTYPE: stat.S_IFDIR,
@@ -90,6 +109,8 @@ class _Applier:
 
     def whiteout(self, parts: list[str], name: str) -> None:
         base = parts[-1]
+        if base[len(WHITEOUT_PREFIX) :] in ("", ".", ".."):  # ".wh..." would remove the root's parent
+            raise InvalidArgument(f"invalid tar entry {name!r}: whiteout of an invalid name")
         try:
             parent = resolve_dir(self.root, parts[:-1], create=self.overlay, name=name)
         except InvalidArgument:
@@ -199,7 +220,7 @@ def apply_layer(
     reader = CountingReader(fileobj)
     applier = _Applier(root, overlay)
     try:
-        with tarfile.open(fileobj=cast("IO[bytes]", reader), mode="r|") as tf:
+        with tarfile.open(fileobj=cast("IO[bytes]", reader), mode="r|", tarinfo=_BoundedTarInfo) as tf:
             for member in tf:
                 if on_entry is not None:
                     on_entry(member)
@@ -208,10 +229,15 @@ def apply_layer(
                     continue  # the root itself
                 if any(p.startswith(WHITEOUT_META_PREFIX) for p in parts[:-1]):
                     continue  # inside aufs metadata dirs
-                if parts[-1].startswith(WHITEOUT_PREFIX):
-                    applier.whiteout(parts, member.name)
-                else:
-                    applier.entry(tf, member, parts)
+                try:
+                    if parts[-1].startswith(WHITEOUT_PREFIX):
+                        applier.whiteout(parts, member.name)
+                    else:
+                        applier.entry(tf, member, parts)
+                except OSError as exc:  # the entry's fault (a hardlink to nothing, a bad xattr, ...)
+                    if exc.errno in _HOST_ERRNOS:
+                        raise
+                    raise InvalidArgument(f"invalid tar entry {member.name!r}: {exc.strerror}") from exc
     except tarfile.TarError as exc:
         raise InvalidArgument(f"invalid layer tar: {exc}") from exc
     except OSError as exc:
