@@ -143,11 +143,17 @@ def ensure_default_user(subuid: Path, subgid: Path) -> None:
         if r.returncode != 0:
             raise InvalidArgument(f"could not add user {DEFAULT_USER}: {r.stderr.strip() or r.returncode}")
     for path in (subuid, subgid):
-        text = _read(path)
-        if not parse_subid(text, DEFAULT_USER, None):
-            start = next_free_start(text)
-            atomic_write(path, (text if not text or text.endswith("\n") else text + "\n")
-                         + f"{DEFAULT_USER}:{start}:{DEFAULT_RANGE}\n")
+        add_range_if_missing(path, DEFAULT_USER)
+
+
+def add_range_if_missing(path: Path, name: str, size: int = DEFAULT_RANGE) -> bool:
+    """Give ``name`` a range of ``size`` ids after every range in ``path`` unless it has one (usermod -v)."""
+    text = _read(path)
+    if parse_subid(text, name, None):
+        return False
+    start = next_free_start(text)
+    atomic_write(path, ((text if not text or text.endswith("\n") else text + "\n") + f"{name}:{start}:{size}\n").encode())
+    return True
 
 
 def resolve(value: str) -> Remap:
