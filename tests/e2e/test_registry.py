@@ -42,3 +42,47 @@ def test_docker_push_and_pull_through_kobakod(docker: DockerRun, daemon: Daemon,
     inspect = docker("image", "inspect", "--format", "{{index .RepoDigests 0}}", ref).stdout.decode().strip()
     assert inspect.startswith(f"{registry.addr}/e2e/busybox@sha256:")
     docker("rmi", ref)
+
+
+def test_docker_search_through_kobakod(docker: DockerRun, daemon: Daemon, registry: RegistryProc) -> None:
+    """``docker search`` (the real CLI) through kobakod against kobako's registry: the same table as
+    ``kobako search``; a registry term without search support is a clear error."""
+    from tests.integration.test_registry import make_multi, push_multi
+
+    long = "Searchable image " + "with a long description " * 3
+    push_multi(registry, "e2e/searchable", "latest",
+               make_multi([b"s"], {"org.opencontainers.image.description": long}))
+    push_multi(registry, "e2e/searchable-too", "latest", make_multi([b"t"]))
+    term = f"{registry.addr}/searchable"
+    theirs = docker("search", term).stdout.decode()
+    ours = daemon.kobako("search", term).stdout.decode()
+    assert theirs.splitlines()[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]
+    assert [line.split() for line in ours.splitlines()] == [line.split() for line in theirs.splitlines()]
+    assert "e2e/searchable " in theirs and long[:44] + "…" in theirs
+    no_trunc = docker("search", "--no-trunc", "--format", "{{.Name}}|{{.Description}}|{{.StarCount}}", term)
+    assert no_trunc.stdout.decode().splitlines() == [f"e2e/searchable|{long}|0", "e2e/searchable-too||0"]
+    assert daemon.kobako("search", "--no-trunc", "--format", "{{.Name}}|{{.Description}}|{{.StarCount}}",
+                         term).stdout == no_trunc.stdout
+    assert docker("search", "--limit", "1", "--format", "{{.Name}}", term).stdout == b"e2e/searchable\n"
+    assert docker("search", "-f", "is-official=true", "--format", "{{.Name}}", term).stdout == b""
+    bad = docker("search", "--limit", "500", term, check=False)
+    assert bad.returncode != 0 and b"limit 500 is outside the range of [1, 100]" in bad.stderr
+
+
+def test_docker_image_prune_through_kobakod(docker: DockerRun, daemon: Daemon, registry: RegistryProc) -> None:
+    """``docker image prune -a --filter label=…`` removes the unused labelled images and their blobs."""
+    import json
+    import os
+
+    from tests.integration.test_registry import content_blobs, digest_of, make_multi, push_multi
+
+    mark = os.urandom(4).hex()
+    img = make_multi([os.urandom(30_000)], {"org.kobako.prune": mark})
+    push_multi(registry, "e2e/prunable", "1", img)
+    docker("pull", f"{registry.addr}/e2e/prunable:1")
+    blobs = {digest_of(x) for x in [*img["gz"], img["config"], img["manifest"]]}
+    assert blobs <= content_blobs(daemon)
+    out = docker("image", "prune", "-a", "-f", "--filter", f"label=org.kobako.prune={mark}").stdout.decode()
+    assert f"deleted: {digest_of(img['config'])}" in out and "Total reclaimed space:" in out
+    assert not blobs & content_blobs(daemon)
+    assert json.loads(docker("image", "inspect", "--format", "{{json .Id}}", "busybox").stdout)

@@ -737,3 +737,83 @@ def test_kobakod_rmi_and_image_prune_collect_blobs(daemon: Daemon, registry: Reg
     assert busybox in content_blobs(daemon)  # other images untouched
     status, _, _ = c.request("POST", "/images/prune", query={"filters": json.dumps({"bogus": ["1"]})})
     assert status == 400
+
+
+# -- search ------------------------------------------------------------------------------------------------
+def test_registry_v1_search_over_catalog(registry: RegistryProc) -> None:
+    for repo in ("team/web-frontend", "team/web-backend", "tools/busybox"):
+        push_image(registry, repo, "latest", make_image(text=repo.encode()))
+    described = make_multi([b"x"], {"org.opencontainers.image.description": "A described\nimage"})
+    push_multi(registry, "team/described", "latest", described)
+    status, _, body = registry.req("GET", "/v1/search?q=WEB&n=1")
+    doc = json.loads(body)
+    assert status == 200
+    assert (doc["num_results"], doc["num_pages"], doc["page_size"], doc["query"]) == (2, 2, 1, "WEB")
+    assert [r["name"] for r in doc["results"]] == ["team/web-backend"]
+    page2 = json.loads(registry.req("GET", "/v1/search?q=web&n=1&page=2")[2])
+    assert [r["name"] for r in page2["results"]] == ["team/web-frontend"]
+    everything = json.loads(registry.req("GET", "/v1/search?q=")[2])
+    assert {r["name"] for r in everything["results"]} == {"team/web-frontend", "team/web-backend", "tools/busybox",
+                                                          "team/described"}
+    desc = {r["name"]: r["description"] for r in everything["results"]}
+    assert desc["team/described"] == "A described\nimage" and desc["tools/busybox"] == ""
+    assert all(r["star_count"] == 0 and r["is_official"] is False for r in everything["results"])
+    assert registry.req("GET", "/v1/search?q=x&n=many")[0] == 400
+
+
+def test_kobakod_search_against_kobako_registry_and_one_without_search(daemon: Daemon, registry: RegistryProc,
+                                                                       tmp_path: Path) -> None:
+    for repo in ("srch/alpha", "srch/alphabet", "other/beta"):
+        push_image(registry, repo, "latest", make_image(text=repo.encode()))
+    c = daemon.client()
+    got = c.json("GET", "/images/search", query={"term": f"{registry.addr}/alpha"})
+    assert got == [{"star_count": 0, "is_official": False, "name": n, "is_automated": False, "description": ""}
+                   for n in ("srch/alpha", "srch/alphabet")]
+    assert len(c.json("GET", "/images/search", query={"term": f"{registry.addr}/alpha", "limit": 1})) == 1
+    for filters, want in (({"is-official": ["true"]}, 0), ({"is-official": ["false"]}, 2), ({"stars": ["1"]}, 0),
+                          ({"is-automated": ["true"]}, 0)):
+        found = c.json("GET", "/images/search", query={"term": f"{registry.addr}/alpha",
+                                                        "filters": json.dumps(filters)})
+        assert len(found) == want, filters
+    for query, message in (({"limit": 101}, "limit 101 is outside the range of [1, 100]"),
+                           ({"filters": json.dumps({"color": ["red"]})}, "invalid filter 'color'"),
+                           ({"filters": json.dumps({"stars": ["lots"]})}, "invalid filter 'stars=lots'"),
+                           ({"term": "http://x/y"}, "should not have a scheme")):
+        status, _, body = c.request("GET", "/images/search",
+                                    query={"term": f"{registry.addr}/alpha", **query})
+        assert status == 400 and message in json.loads(body)["message"], (query, body)
+    # the CLI: docker's columns
+    out = daemon.kobako("search", f"{registry.addr}/alpha").stdout.decode().splitlines()
+    assert out[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]
+    assert [line.split()[0] for line in out[1:]] == ["srch/alpha", "srch/alphabet"]
+    assert daemon.kobako("search", "--format", "{{.Name}}:{{.StarCount}}", "--limit", "1",
+                         f"{registry.addr}/alpha").stdout == b"srch/alpha:0\n"
+    # a registry without the V1 search API (Debian's distribution registry): a clear error
+    exe = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+    if not Path(exe).exists():
+        pytest.skip("needs docker-registry (apt install docker-registry) as a registry without search")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "distribution.yml"
+    cfg.write_text(json.dumps({"version": 0.1, "log": {"level": "error"},
+                               "storage": {"filesystem": {"rootdirectory": str(tmp_path / "dist")}},
+                               "http": {"addr": f"127.0.0.1:{port}"}}))
+    proc = subprocess.Popen([exe, "serve", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=_die_with_parent)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        status, _, body = c.request("GET", "/images/search", query={"term": f"127.0.0.1:{port}/anything"})
+        assert status == 501, body
+        assert f"registry 127.0.0.1:{port} does not support search" in json.loads(body)["message"]
+        res = daemon.kobako("search", f"127.0.0.1:{port}/anything", check=False)
+        assert res.returncode != 0 and b"does not support search" in res.stderr
+    finally:
+        proc.terminate()
+        proc.wait(10)

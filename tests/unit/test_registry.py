@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,57 @@ def test_storage_rejects_bad_names_and_missing_blobs(tmp_path: Path) -> None:
         s.put_manifest("r", "v1", manifest, "")
     assert e.value.code == "MANIFEST_BLOB_UNKNOWN"
     assert s.blobs.list() == [] and s.catalog() == []
+
+
+# -- search ------------------------------------------------------------------------------------------------
+def test_search_term_names_the_index_as_moby_does() -> None:
+    from kobako.registry._search import split_term
+
+    assert split_term("busybox") == ("docker.io", "busybox")
+    assert split_term("library/busybox") == ("docker.io", "library/busybox")
+    assert split_term("127.0.0.1:5000/team/web") == ("127.0.0.1:5000", "team/web")
+    assert split_term("localhost/x") == ("localhost", "x")
+    assert split_term("registry.example/x") == ("registry.example", "x")
+    assert split_term("127.0.0.1:5000/") == ("127.0.0.1:5000", "")
+
+
+@pytest.mark.parametrize(("term", "limit", "filters", "message"), [
+    ("x", 0, {}, None),
+    ("x", 100, {"is-official": ["1"], "stars": ["3", "7"]}, None),
+    ("x", 101, {}, "limit 101 is outside the range of [1, 100]"),
+    ("x", -1, {}, "limit -1 is outside"),
+    ("x", None, {"label": ["a"]}, "invalid filter 'label'"),
+    ("x", None, {"is-official": ["maybe"]}, "invalid filter 'is-official=maybe'"),
+    ("x", None, {"is-official": ["true", "false"]}, "only one value"),
+    ("x", None, {"stars": ["many"]}, "invalid filter 'stars=many'"),
+    ("https://h/x", None, {}, "should not have a scheme"),
+    ("  ", None, {}, "a search term is required"),
+])
+def test_search_query_checks(term: str, limit: int | None, filters: dict[str, list[str]],
+                             message: str | None) -> None:
+    from kobako.errors import InvalidArgument
+    from kobako.registry._search import check_query
+
+    if message is None:
+        n, official, stars, automated = check_query(term, limit, filters)
+        assert n == (limit or 25) and automated is False
+        assert (official, stars) == ((True, 7) if filters else (None, None))
+        return
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        check_query(term, limit, filters)
+
+
+def test_search_cli_rows_are_dockers() -> None:
+    from kobako.cli._format import format_rows
+    from kobako.cli.commands.search import COLUMNS, rows
+
+    results = [{"name": "a/b", "description": "line one\nline two " + "x" * 60, "star_count": 12,
+                "is_official": True, "is_automated": False}]
+    table = rows(results, trunc=True, as_json=False)
+    assert table[0]["Description"] == ("line one line two " + "x" * 60)[:44] + "…"
+    assert (table[0]["StarCount"], table[0]["IsOfficial"], table[0]["IsAutomated"]) == ("12", "[OK]", "")
+    assert rows(results, trunc=False, as_json=True)[0]["Description"].endswith("x" * 60)
+    assert rows(results, trunc=False, as_json=True)[0]["IsOfficial"] == "true"
+    text = format_rows(None, table, COLUMNS).splitlines()
+    assert text[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]
+    assert text[1].startswith("a/b") and text[1].rstrip().endswith("12        [OK]")

@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "builder": ("kobako.cli.commands.builder", "Manage builds (prune)"),
     "pull": ("kobako.cli.commands.pull", "Download an image from a registry"),
     "push": ("kobako.cli.commands.push", "Upload an image to a registry"),
+    "search": ("kobako.cli.commands.search", "Search a registry for images"),
     "login": ("kobako.cli.commands.login", "Log in to a registry"),
     "logout": ("kobako.cli.commands.logout", "Log out from a registry"),
     "manifest": ("kobako.cli.commands.manifest", "Inspect an image's manifest or index in a registry"),

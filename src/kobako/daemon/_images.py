@@ -224,6 +224,18 @@ class ImagesBackend:
         async for obj in _in_thread(work, []):
             yield obj
 
+    async def search(self, term: str, limit: int | None, filters: dict[str, list[str]],
+                     auth: str | None = None) -> list[dict[str, Any]]:
+        """``GET /images/search``: the registry's V1 search, filtered as moby does."""
+        from kobako.registry import decode_registry_auth
+        from kobako.registry._search import check_query, search
+
+        check_query(term, limit, filters)  # a bad query is a 400 before any request
+        creds = decode_registry_auth(auth)
+        results: list[dict[str, Any]] = await asyncio.to_thread(
+            search, term, limit, filters, creds, insecure=self.insecure_registries)
+        return results
+
     async def auth(self, body: dict[str, Any]) -> dict[str, str]:
         """``POST /auth``: check credentials against a registry (``docker login``)."""
         from kobako.registry import Credentials, login

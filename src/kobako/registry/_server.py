@@ -82,6 +82,7 @@ class Registry:
         r.add("GET", "/v2", g(self.base, None))
         r.add("GET", "/token", self.token)
         r.add("GET", "/v2/_catalog", g(self.catalog, "catalog"))
+        r.add("GET", "/v1/search", g(self.search, "catalog"))
         for pattern in ("/v2/{name:path}/blobs/uploads/", "/v2/{name:path}/blobs/uploads"):
             r.add("POST", pattern, g(self.upload_start, "push"), stream_body=True)
         up = "/v2/{name:path}/blobs/uploads/{uuid}"
@@ -184,6 +185,17 @@ class Registry:
         repos = await asyncio.to_thread(self.storage.catalog)
         page, headers = self._page(req, repos, "/v2/_catalog")
         return Response(200, json.dumps({"repositories": page}).encode(), headers, "application/json")
+
+    async def search(self, req: Request) -> Response:
+        """The V1 search API over the catalog (what ``docker search`` asks a registry)."""
+        from kobako.registry._search import catalog_search
+
+        try:
+            n, page = req.qint("n"), req.qint("page")
+        except InvalidArgument as exc:
+            raise RegistryError("UNSUPPORTED", str(exc), status=400) from None
+        doc = await asyncio.to_thread(catalog_search, self.storage, req.q("q") or "", n, page)
+        return Response(200, json.dumps(doc).encode(), dict(API_HEADER), "application/json")
 
     async def tags_list(self, req: Request) -> Response:
         name = req.params["name"]

@@ -141,7 +141,12 @@ def add_image_routes(router: Router, images: Any) -> None:
     async def image_prune(req: Request) -> Response:
         return json_response(await images.prune(parse_filters(req)))
 
+    async def image_search(req: Request) -> Response:
+        return json_response(await images.search(req.q("term") or "", req.qint("limit"), parse_filters(req),
+                                                 auth=req.headers.get("x-registry-auth")))
+
     router.add("POST", "/images/prune", image_prune)
+    router.add("GET", "/images/search", image_search)
     router.add("GET", "/images/get", image_get)
     router.add("GET", "/images/{name:path}/get", image_get)
     router.add("POST", "/images/load", image_load, stream_body=True)
