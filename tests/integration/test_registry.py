@@ -817,3 +817,23 @@ def test_kobakod_search_against_kobako_registry_and_one_without_search(daemon: D
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_kobako_image_prune_cli(daemon: Daemon, registry: RegistryProc) -> None:
+    mark = os.urandom(4).hex()
+    img = make_multi([os.urandom(25_000)], {"org.kobako.prune": mark})
+    push_multi(registry, "gcd/cli", "1", img)
+    daemon.kobako("pull", f"{registry.addr}/gcd/cli:1")
+    blobs = {digest_of(x) for x in [*img["gz"], img["config"], img["manifest"]]}
+    assert blobs <= content_blobs(daemon)
+    flt = f"label=org.kobako.prune={mark}"
+    out = daemon.kobako("image", "prune", "-f", "--filter", flt).stdout.decode()  # tagged: not dangling
+    assert out == "Total reclaimed space: 0B\n" and blobs <= content_blobs(daemon)
+    res = daemon.kobako("image", "prune", "-a", "--filter", flt, input=b"n\n")  # declined: nothing happens
+    assert b"WARNING! This will remove all images without at least one container" in res.stdout
+    assert blobs <= content_blobs(daemon)
+    out = daemon.kobako("image", "prune", "-a", "-f", "--filter", flt).stdout.decode()
+    assert out.startswith("Deleted Images:\nuntagged: ") and f"deleted: {digest_of(img['config'])}" in out
+    assert "Total reclaimed space: " in out and not blobs & content_blobs(daemon)
+    res = daemon.kobako("image", "prune", "-f", "--filter", "bogus=1", check=False)
+    assert res.returncode != 0 and b"invalid filter 'bogus'" in res.stderr

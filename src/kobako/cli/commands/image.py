@@ -18,6 +18,7 @@ SUB = {
     "inspect": "kobako.cli.commands.inspect",
     "save": "kobako.cli.commands.save",
     "load": "kobako.cli.commands.load",
+    "prune": "kobako.cli.commands.image_prune",
 }
 
 
