@@ -86,3 +86,22 @@ def test_docker_image_prune_through_kobakod(docker: DockerRun, daemon: Daemon, r
     assert f"deleted: {digest_of(img['config'])}" in out and "Total reclaimed space:" in out
     assert not blobs & content_blobs(daemon)
     assert json.loads(docker("image", "inspect", "--format", "{{json .Id}}", "busybox").stdout)
+
+
+def test_docker_system_prune_collects_dangling_image_blobs(docker: DockerRun, daemon: Daemon,
+                                                           registry: RegistryProc) -> None:
+    """``docker system prune`` calls /images/prune (dangling only): an image pulled by digest, with
+    no tag, goes with its blobs; tagged images stay."""
+    import os
+
+    from tests.integration.test_registry import content_blobs, digest_of, make_multi, push_multi
+
+    img = make_multi([os.urandom(20_000)])
+    push_multi(registry, "e2e/dangling", "1", img)
+    docker("pull", f"{registry.addr}/e2e/dangling@{digest_of(img['manifest'])}")
+    blobs = {digest_of(x) for x in [*img["gz"], img["config"], img["manifest"]]}
+    assert blobs <= content_blobs(daemon)
+    out = docker("system", "prune", "-f").stdout.decode()
+    assert f"deleted: {digest_of(img['config'])}" in out, out
+    assert not blobs & content_blobs(daemon)
+    assert docker("image", "inspect", "busybox", check=False).returncode == 0
