@@ -71,6 +71,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def _usage() -> str:
     lines = ["Usage:  kobako [OPTIONS] COMMAND", "", "A small container engine that speaks Docker's API", "",
              "Options:", "  -H, --host string   Daemon socket to connect to", "  -v, --version       Print version",
+             "  --tls, --tlsverify  TLS to a tcp:// daemon (--tlscacert, --tlscert, --tlskey; $DOCKER_TLS_VERIFY)",
              "", "Commands:"]
     width = max(len(n) for n in COMMANDS) + 2
     lines += [f"  {name.ljust(width)}{summary}" for name, (_, summary) in COMMANDS.items()]
@@ -117,6 +118,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif opt in ("-h", "--help"):
             print(_usage())
             return 0
+        elif opt.startswith("--tls"):  # --tls, --tlsverify, --tlscacert, --tlscert, --tlskey (kobako.client._tls)
+            from kobako.client._tls import TLSError, cli_flag
+
+            try:
+                known = cli_flag(opt, argv)
+            except TLSError as exc:
+                print(exc, file=sys.stderr)
+                return 125
+            if not known:
+                print(f"unknown flag: {opt}\nSee 'kobako --help'.", file=sys.stderr)
+                return 125
         elif opt in ("-D", "--debug"):
             os.environ["KOBAKO_DEBUG"] = "1"
         else:

@@ -16,7 +16,7 @@ import os
 import socket
 from typing import Any
 
-from kobako.client._errors import ClientError
+from kobako.client._errors import DaemonUnreachable
 
 _flags: dict[str, Any] = {}  # what the CLI's global --tls* flags said; None/absent: the environment decides
 
@@ -27,6 +27,40 @@ def configure(*, tls: bool | None = None, verify: bool | None = None, cacert: st
     for name, value in (("tls", tls), ("verify", verify), ("cacert", cacert), ("cert", cert), ("key", key)):
         if value is not None:
             _flags[name] = value
+
+
+class TLSError(DaemonUnreachable):
+    """TLS with the daemon failed (handshake, certificate refused by either side)."""
+
+    def __init__(self, host: str, message: str) -> None:
+        super().__init__(host, "tls")
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+_BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def cli_flag(opt: str, argv: list[str]) -> bool:
+    """One global CLI flag (``--tls[=BOOL]``, ``--tlsverify[=BOOL]``, ``--tlscacert[=]PATH``, ...),
+    its value taken from ``argv`` when separate; False if ``opt`` is not one of them."""
+    name, eq, value = opt.partition("=")
+    if name in ("--tls", "--tlsverify"):
+        if eq and value.lower() not in _BOOL:
+            raise TLSError("", f"invalid boolean value {value!r} for {name}")
+        on = _BOOL[value.lower()] if eq else True
+        configure(**{"tls" if name == "--tls" else "verify": on})
+        return True
+    if name in ("--tlscacert", "--tlscert", "--tlskey"):
+        if not eq:
+            if not argv:
+                raise TLSError("", f"flag needs an argument: {name}")
+            value = argv.pop(0)
+        configure(**{name[2:].replace("tls", "", 1) if name != "--tlscacert" else "cacert": value})
+        return True
+    return False
 
 
 def _verify() -> bool:
@@ -75,19 +109,38 @@ def _load(fn: Any, what: str, path: str) -> None:
     try:
         fn(path)
     except (OSError, ssl.SSLError) as exc:
-        raise ClientError(f"could not read {what} {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise TLSError("", f"could not read {what} {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 class _TLSSocket:
-    """An SSL socket whose ``shutdown(SHUT_WR)`` leaves TLS intact (``ssl.SSLSocket.shutdown`` drops
-    the TLS layer; TLS has no half-close, so stdin EOF is not forwarded over it)."""
+    """An SSL socket whose TLS failures (a client certificate refused after a TLS 1.3 handshake)
+    are ``TLSError``s, and whose ``shutdown(SHUT_WR)`` does nothing: ``ssl.SSLSocket.shutdown``
+    would drop the TLS layer, and the stdlib cannot send close_notify alone without risking output
+    that is still to come.  So this client does not forward stdin EOF over TLS (the docker CLI does)."""
 
-    def __init__(self, sock: Any) -> None:
+    def __init__(self, sock: Any, host: str) -> None:
         self._sock = sock
+        self._host = host
 
     def shutdown(self, how: int) -> None:
         if how != socket.SHUT_WR:
             self._sock.shutdown(how)
+
+    def recv(self, n: int) -> bytes:
+        return self._io(self._sock.recv, n)
+
+    def sendall(self, data: bytes) -> None:
+        self._io(self._sock.sendall, data)
+
+    def _io(self, fn: Any, arg: Any) -> Any:
+        import ssl
+
+        try:
+            return fn(arg)
+        except ssl.SSLZeroReturnError:
+            return b""
+        except ssl.SSLError as exc:
+            raise TLSError(self._host, f"TLS with the daemon at {self._host} failed: {exc.reason or exc}") from None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -102,8 +155,8 @@ def wrap(sock: socket.socket, host: str, hostname: str) -> Any:
         tls = ctx.wrap_socket(sock, server_hostname=hostname)
     except ssl.SSLCertVerificationError as exc:
         sock.close()
-        raise ClientError(f"TLS: cannot verify the daemon at {host}: {exc.verify_message}") from None
+        raise TLSError(host, f"TLS: cannot verify the daemon at {host}: {exc.verify_message}") from None
     except (ssl.SSLError, OSError) as exc:
         sock.close()
-        raise ClientError(f"TLS handshake with the daemon at {host} failed: {exc}") from None
-    return _TLSSocket(tls)
+        raise TLSError(host, f"TLS handshake with the daemon at {host} failed: {exc}") from None
+    return _TLSSocket(tls, host)

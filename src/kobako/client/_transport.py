@@ -88,7 +88,9 @@ def connect(addr: Address, timeout: float | None) -> socket.socket:
             return sock
         sock = socket.create_connection((addr.hostname, addr.port), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
+        from kobako.client import _tls  # TLS (--tls*, $DOCKER_TLS_VERIFY): ssl is imported only then
+
+        return _tls.wrap(sock, addr.host, addr.hostname) if _tls.enabled() else sock
     except PermissionError:
         raise DaemonUnreachable(addr.host, "permission") from None
     except (FileNotFoundError, ConnectionRefusedError, socket.gaierror, TimeoutError) as exc:
