@@ -28,6 +28,8 @@ def parse_filters(req: Request) -> dict[str, list[str]]:
         raise InvalidArgument("invalid filter: must be a JSON object")
     for k, v in obj.items():
         # Both {"name": ["x"]} and the older {"name": {"x": true}} are sent by clients.
+        if not isinstance(v, (list, dict)):
+            raise InvalidArgument(f"invalid filter {k!r}: expected a list or an object of values")
         out[k] = [str(x) for x in v] if isinstance(v, list) else [str(x) for x, on in v.items() if on]
     return out
 
