@@ -7,8 +7,9 @@ asyncio or h11.  Never imports ``kobako.daemon``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs the CLI (which imports .stdcopy through this package) milliseconds
+    from typing import Any
 
 _EXPORTS = {
     "Server": "kobako.api.server",
@@ -38,6 +39,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'kobako.api' has no attribute {name!r}")
+    import importlib  # here, not at the top: the CLI imports .stdcopy through this package
+
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

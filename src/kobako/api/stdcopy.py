@@ -8,7 +8,10 @@ container has no TTY.  Stdlib only: the client imports this module.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # not at run time: the CLI imports this module
+    from collections.abc import Iterator
 
 STDIN = 0
 STDOUT = 1

@@ -1,16 +1,32 @@
-"""Output as docker prints it: tabwriter tables, Go-template ``--format`` (a subset), human units."""
+"""Output as docker prints it: tabwriter tables, Go-template ``--format`` (a subset), human units.
+
+Imported by ``ps`` and ``images`` at start-up, so ``re`` is imported only when a template is used, and
+JSON goes through ``kobako.client._jsonc``.
+"""
 
 from __future__ import annotations
 
-import json
-import re
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
+from kobako.client._jsonc import dumps
 from kobako.units import human_duration, human_size  # noqa: F401 - re-exported
 
-_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+_action: list[re.Pattern[str]] = []
+
+
+def _actions() -> re.Pattern[str]:
+    """``{{ ... }}`` (trim markers allowed), compiled at first use."""
+    if not _action:
+        import re
+
+        _action.append(re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}"))
+    return _action[0]
 
 
 def table(rows: Sequence[Sequence[str]]) -> str:
@@ -29,9 +45,14 @@ def table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(out)
 
 
+def _is_mapping(obj: Any) -> bool:
+    """``isinstance(obj, collections.abc.Mapping)`` without importing collections."""
+    return isinstance(obj, dict) or (hasattr(obj, "keys") and hasattr(obj, "get") and hasattr(obj, "__getitem__"))
+
+
 def _lookup(obj: Any, path: str) -> Any:
     for part in [p for p in path.split(".") if p]:
-        if isinstance(obj, Mapping):
+        if _is_mapping(obj):
             obj = obj.get(part)
         else:
             obj = getattr(obj, part, None)
@@ -45,7 +66,7 @@ def _to_text(value: Any) -> str:
         return "<no value>"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, Mapping):
+    if _is_mapping(value):
         return "map[" + " ".join(f"{k}:{_to_text(v)}" for k, v in sorted(value.items())) + "]"
     if isinstance(value, list):
         return "[" + " ".join(_to_text(v) for v in value) + "]"
@@ -61,9 +82,9 @@ def _eval(expr: str, obj: Any) -> str:
     if func == "":
         return _to_text(values[0])
     if func == "json":
-        return json.dumps(values[0], separators=(",", ":"))
+        return dumps(values[0], separators=(",", ":"))
     if func == "index" and len(values) >= 2:
-        return _to_text(values[0].get(values[1]) if isinstance(values[0], Mapping) else None)
+        return _to_text(values[0].get(values[1]) if _is_mapping(values[0]) else None)
     if func in ("upper", "lower"):
         return getattr(str(values[0]), func)()
     if func == "join" and len(values) == 2:
@@ -73,20 +94,20 @@ def _eval(expr: str, obj: Any) -> str:
 
 def render(template: str, obj: Any) -> str:
     template = template.replace("\\t", "\t").replace("\\n", "\n")
-    return _ACTION.sub(lambda m: _eval(m.group(1), obj), template)
+    return _actions().sub(lambda m: _eval(m.group(1), obj), template)
 
 
 def format_rows(fmt: str | None, rows: Sequence[Mapping[str, Any]], default_columns: Sequence[tuple[str, str]]) -> str:
     """``--format``: "table" (default), "table TEMPLATE", "json", or a bare Go template."""
     if fmt == "json":
-        return "\n".join(json.dumps(r, separators=(",", ":")) for r in rows)
+        return "\n".join(dumps(r, separators=(",", ":")) for r in rows)
     if not fmt or fmt == "table":
         header = [h for h, _ in default_columns]
         body = [[str(r.get(key, "")) for _, key in default_columns] for r in rows]
         return table([header, *body])
     if fmt.startswith("table"):
         tmpl = fmt[5:].strip()
-        header_row = _ACTION.sub(lambda m: _header(m.group(1)), tmpl.replace("\\t", "\t"))
+        header_row = _actions().sub(lambda m: _header(m.group(1)), tmpl.replace("\\t", "\t"))
         lines = [header_row] + [render(tmpl, r) for r in rows]
         return table([line.split("\t") for line in lines])
     return "\n".join(render(fmt, r) for r in rows)
@@ -95,6 +116,8 @@ def format_rows(fmt: str | None, rows: Sequence[Mapping[str, Any]], default_colu
 def _header(expr: str) -> str:
     name = expr.split()[-1].lstrip(".")
     special = {"ID": "CONTAINER ID", "RunningFor": "CREATED", "CreatedSince": "CREATED"}
+    import re
+
     return special.get(name, re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).upper())
 
 
@@ -105,5 +128,3 @@ def ago(unix: float) -> str:
 def truncate(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
-
-Printer = Callable[[str], None]

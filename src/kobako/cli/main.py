@@ -1,19 +1,23 @@
 """kobako: the command-line client.  Every command is a client of kobakod's Docker Engine API.
 
-Commands are loaded lazily from COMMANDS (pip-style): start-up imports only argparse, json,
-socket, kobako.client (its own small HTTP/1.1) and the chosen command's module.  The one ladder that turns errors
+Commands are loaded lazily from COMMANDS: start-up imports only this module, the flag parser
+(``_args``, not argparse), ``kobako.client`` (its own HTTP/1.1 on ``_socket``, JSON through ``_jsonc``)
+and the chosen command's module; no ``re``, ``typing``, ``enum``, ``socket`` or ``json`` on the way
+to ``ps`` or ``exec`` (tests/unit/test_cli_imports.py keeps it so).  The one ladder that turns errors
 into exit codes is ``main``; library code never prints or exits.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import os
 import sys
-from collections.abc import Sequence
 
 import kobako
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from kobako.cli._args import ArgumentParser
 
 # name -> (module, summary).  Each module defines ``configure(parser)`` and ``run(args, client) -> int``.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -80,12 +84,16 @@ def _usage() -> str:
 
 
 def load_command(name: str) -> object:
-    return importlib.import_module(COMMANDS[name][0])
+    modname = COMMANDS[name][0]
+    __import__(modname)  # not importlib: its package is one more import
+    return sys.modules[modname]
 
 
-def build_parser(name: str, module: object) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"kobako {name}", description=COMMANDS.get(name, ("", ""))[1],
-                                     add_help=getattr(module, "ADD_HELP", True))
+def build_parser(name: str, module: object) -> ArgumentParser:
+    from kobako.cli._args import ArgumentParser
+
+    parser = ArgumentParser(prog=f"kobako {name}", description=COMMANDS.get(name, ("", ""))[1],
+                            add_help=getattr(module, "ADD_HELP", True))
     module.configure(parser)  # type: ignore[attr-defined]
     return parser
 
@@ -130,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"unknown flag: {opt}\nSee 'kobako --help'.", file=sys.stderr)
                 return 125
         elif opt in ("-D", "--debug"):
+            import os
+
             os.environ["KOBAKO_DEBUG"] = "1"
         else:
             print(f"unknown flag: {opt}\nSee 'kobako --help'.", file=sys.stderr)
@@ -141,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"kobako: '{name}' is not a kobako command.\nSee 'kobako --help'", file=sys.stderr)
         return 1
+    from kobako.cli._args import UsageError
     from kobako.client import DaemonError, DaemonUnreachable
 
     try:
@@ -151,12 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DaemonError as exc:
         print(f"Error response from daemon: {exc.message}", file=sys.stderr)
         return status_error(name, exc.message)
-    except CommandError as exc:
+    except (CommandError, UsageError) as exc:
         print(str(exc), file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        import os
+
         try:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         except OSError:

@@ -1,7 +1,8 @@
 """Talking to a kobako (or Docker) daemon over the Engine API.
 
-Stdlib only (socket, json; HTTP/1.1 in ``_http``, not http.client): the CLI imports this at
-start-up, and every command pays for it.
+Stdlib only, and lean: the CLI imports this at start-up, and every command pays for it.  HTTP/1.1
+in ``_http`` (not http.client), sockets from ``_socket`` (not socket), JSON through ``_jsonc`` (not
+json, which imports re), no ``typing`` at run time, and the hijack code only when a command attaches.
 
     client = Client()                       # $KOBAKO_HOST, $DOCKER_HOST or unix:///run/kobako/kobako.sock
     client.json("GET", "/containers/json", query={"all": True})
@@ -12,19 +13,30 @@ start-up, and every command pays for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
-
 from kobako.client._client import Client, encode_query
 from kobako.client._errors import ClientError, DaemonError, DaemonUnreachable
-from kobako.client._hijack import HijackedConnection
 from kobako.client._http import IncompleteRead
 from kobako.client._transport import DEFAULT_HOST, resolve_host
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from typing import Any
+
+    from kobako.client._hijack import HijackedConnection
 
 __all__ = [
     "DEFAULT_HOST", "Client", "ClientError", "DaemonError", "DaemonUnreachable",
     "HijackedConnection", "IncompleteRead", "demux", "encode_query", "resolve_host",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "HijackedConnection":  # imported by Client.hijack, when a command attaches
+        from kobako.client._hijack import HijackedConnection
+
+        return HijackedConnection
+    raise AttributeError(f"module 'kobako.client' has no attribute {name!r}")
 
 
 def demux(reader: Any) -> Iterator[tuple[int, bytes]]:

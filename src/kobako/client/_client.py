@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import json as _json
-from collections.abc import Iterable, Iterator, Mapping
-from typing import IO, Any, Self
-
 from kobako import API_VERSION, __version__
+from kobako.client import _jsonc as _json
 from kobako.client._errors import DaemonError
-from kobako.client._hijack import HijackedConnection, open_hijack
 from kobako.client._http import Connection, Response
 from kobako.client._transport import parse_host, resolve_host
 
-Query = Mapping[str, Any] | Iterable[tuple[str, Any]]
-Body = bytes | str | dict[str, Any] | list[Any] | IO[bytes] | Iterable[bytes] | None
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # not at run time: ``typing`` and ``collections.abc`` cost the CLI milliseconds
+    from collections.abc import Iterable, Iterator, Mapping
+    from typing import IO, Any, Self
+
+    from kobako.client._hijack import HijackedConnection
+
+    Query = Mapping[str, Any] | Iterable[tuple[str, Any]]
+    Body = bytes | str | dict[str, Any] | list[Any] | IO[bytes] | Iterable[bytes] | None
 
 _READ = 64 * 1024
 
@@ -31,7 +34,7 @@ def encode_query(query: Query | None) -> str:
     """Docker style: bools → "1"/"0", dicts → JSON (filters), lists → repeated keys, None skipped."""
     if not query:
         return ""
-    items = query.items() if isinstance(query, Mapping) else query
+    items = query.items() if hasattr(query, "items") else query
     pairs: list[tuple[str, str]] = []
     for key, value in items:
         if value is None:
@@ -165,6 +168,8 @@ class Client:
     def hijack(self, method: str, path: str, *, query: Query | None = None, body: Body = None,
                headers: Mapping[str, str] | None = None) -> HijackedConnection:
         """Send an upgrade request (attach, exec start) and return the raw connection."""
+        from kobako.client._hijack import open_hijack
+
         payload, hdrs = self._prepare(body, headers)
         if payload is not None and not isinstance(payload, bytes):
             payload = b"".join(payload if not hasattr(payload, "read") else [payload.read()])

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Mapping
-from typing import Self
+import _socket
 
 from kobako.client._errors import DaemonError
 from kobako.client._http import IncompleteRead, Reader, RemoteDisconnected, Response, encode_head
 from kobako.client._transport import Address, connect
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Self
+
+    from kobako.client._transport import Socket
 
 
 class HijackedConnection:
@@ -19,7 +24,7 @@ class HijackedConnection:
     keeps sending output until the process exits.
     """
 
-    def __init__(self, sock: socket.socket, initial: bytes, status: int, headers: dict[str, str]) -> None:
+    def __init__(self, sock: Socket, initial: bytes, status: int, headers: dict[str, str]) -> None:
         self.sock = sock
         self.initial = initial
         self.status = status
@@ -44,7 +49,7 @@ class HijackedConnection:
 
     def shutdown_write(self) -> None:
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
 

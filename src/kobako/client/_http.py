@@ -9,12 +9,15 @@ a chunked body is decoded incrementally, each chunk handed over as soon as it is
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, cast
-
 from kobako.client._errors import ClientError, DaemonError
 from kobako.client._transport import Address, connect
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # not at run time: ``typing`` and ``collections.abc`` cost the CLI milliseconds
+    from collections.abc import Iterable, Iterator, Mapping
+    from typing import Any
+
+    from kobako.client._transport import Socket
 
 _READ = 64 * 1024
 _MAX_LINE = 64 * 1024
@@ -61,7 +64,7 @@ def incomplete_read(partial: bytes, expected: int | None = None) -> IncompleteRe
         import http.client
 
         bases = (IncompleteRead, http.client.IncompleteRead)
-        _compat.append(cast("type[IncompleteRead]", type("IncompleteRead", bases, {"__module__": __name__})))
+        _compat.append(type("IncompleteRead", bases, {"__module__": __name__}))  # type: ignore[arg-type]
     return _compat[0](partial, expected)
 
 
@@ -70,7 +73,7 @@ class Reader:
 
     __slots__ = ("_buf", "_pos", "sock")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: Socket) -> None:
         self.sock = sock
         self._buf = b""
         self._pos = 0
@@ -270,7 +273,7 @@ class Connection:
     def __init__(self, addr: Address, timeout: float | None) -> None:
         self.addr = addr
         self.timeout = timeout
-        self.sock: socket.socket | None = None
+        self.sock: Socket | None = None
         self._reader: Reader | None = None
         self._method = "GET"
 

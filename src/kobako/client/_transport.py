@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import socket
+import _socket
+import sys
 
 from kobako.client._errors import DaemonUnreachable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+
+    Socket = socket.socket | _socket.socket
 
 DEFAULT_HOST = "unix:///run/kobako/kobako.sock"
 DEFAULT_PORT = 2375
@@ -48,7 +54,24 @@ class Address:
 
 def resolve_host(host: str | None = None) -> str:
     """The argument, else $KOBAKO_HOST, else $DOCKER_HOST, else the default socket."""
-    return host or os.environ.get("KOBAKO_HOST") or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+    return host or getenv("KOBAKO_HOST") or getenv("DOCKER_HOST") or DEFAULT_HOST
+
+
+def getenv(name: str) -> str | None:
+    """``os.environ.get(name)``, without importing ``os`` when nothing has yet.
+
+    The CLI is started without ``site`` (scripts/install), so ``os`` is not loaded, and importing it
+    costs a few milliseconds of ``kobako ps``.  Until ``os`` is imported, ``os.environ`` cannot have
+    been changed, so the process' environment as ``posix`` holds it is the same thing.
+    """
+    os = sys.modules.get("os")
+    if os is not None:
+        value: str | None = os.environ.get(name)
+        return value
+    import posix
+
+    raw = posix.environ.get(name.encode())
+    return None if raw is None else raw.decode(sys.getfilesystemencoding(), "surrogateescape")
 
 
 def parse_host(host: str) -> Address:
@@ -74,11 +97,15 @@ def parse_host(host: str) -> Address:
     return Address(host, hostname=hostname.lower() or "127.0.0.1", port=int(port or DEFAULT_PORT))
 
 
-def connect(addr: Address, timeout: float | None) -> socket.socket:
-    """A connected socket, or DaemonUnreachable."""
+def connect(addr: Address, timeout: float | None) -> Socket:
+    """A connected socket, or DaemonUnreachable.  The one place the client opens a connection.
+
+    A unix socket is a bare ``_socket.socket``: the ``socket`` module turns every constant into an
+    ``IntEnum`` when imported, milliseconds of each CLI command; TCP (not the CLI's usual path) uses it.
+    """
     try:
         if addr.unix_path is not None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
             try:
                 sock.settimeout(timeout)
                 sock.connect(addr.unix_path)
@@ -86,14 +113,14 @@ def connect(addr: Address, timeout: float | None) -> socket.socket:
                 sock.close()
                 raise
             return sock
-        sock = socket.create_connection((addr.hostname, addr.port), timeout=timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        import socket
+
+        tcp = socket.create_connection((addr.hostname, addr.port), timeout=timeout)
+        tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         from kobako.client import _tls  # TLS (--tls*, $DOCKER_TLS_VERIFY): ssl is imported only then
 
-        return _tls.wrap(sock, addr.host, addr.hostname) if _tls.enabled() else sock
+        return _tls.wrap(tcp, addr.host, addr.hostname) if _tls.enabled() else tcp
     except PermissionError:
         raise DaemonUnreachable(addr.host, "permission") from None
-    except (FileNotFoundError, ConnectionRefusedError, socket.gaierror, TimeoutError) as exc:
-        raise DaemonUnreachable(addr.host) from exc
-    except OSError as exc:
+    except OSError as exc:  # missing socket, refused, timeout, name resolution (gaierror)
         raise DaemonUnreachable(addr.host) from exc

@@ -4,18 +4,22 @@ window size, detach keys, signal proxying.
 The daemon detaches when it sees the detach sequence on a tty's stdin (as dockerd does), so any
 client can detach; this side only watches the bytes it sends, to know that the stream ended
 because the user detached (exit 0, the process keeps running) rather than because it exited.
+
+``exec C true`` comes through here on the CLI's fast path: ``signal`` (an ``IntEnum`` module),
+``threading``, ``termios`` and ``os`` are imported only by the parts that need them (stdin, a tty, signal
+proxying).
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
-import threading
-from collections.abc import Callable
-from typing import Any
 
 from kobako.cli.main import CommandError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 _CTRL = ["ctrl-@", *(f"ctrl-{chr(c)}" for c in range(ord("a"), ord("z") + 1)),
@@ -39,6 +43,8 @@ def detach_key_bytes(keys: str | None) -> bytes:
 
 
 def terminal_size() -> tuple[int, int] | None:
+    import os
+
     for fd in (1, 0, 2):
         try:
             size = os.get_terminal_size(fd)
@@ -68,6 +74,8 @@ class _Watcher:
 
 
 def pump_stdin(conn: Any, watcher: _Watcher | None) -> None:
+    import os
+
     try:
         while True:
             data = os.read(0, 65536)
@@ -114,6 +122,8 @@ def stream(conn: Any, *, tty: bool, stdin: bool, detach_keys: str | None) -> boo
     """
     watcher = _Watcher(detach_key_bytes(detach_keys)) if tty and stdin else None
     if stdin:
+        import threading
+
         threading.Thread(target=pump_stdin, args=(conn, watcher), daemon=True).start()
     copy_output(conn, tty)
     return bool(watcher and watcher.seen)
@@ -123,7 +133,11 @@ class Terminal:
     """Raw mode on the user's terminal for a tty session, and SIGWINCH → ``resize(h, w)``."""
 
     def __init__(self, enabled: bool, resize: Callable[[int, int], None] | None) -> None:
-        self.enabled = enabled and os.isatty(0)
+        if enabled:
+            import os
+
+            enabled = os.isatty(0)
+        self.enabled = enabled
         self.resize = resize
         self._old: Any = None
         self._old_handler: Any = None
@@ -136,6 +150,8 @@ class Terminal:
             self._old = termios.tcgetattr(0)
             tty.setraw(0)
         if self.resize is not None and terminal_size() is not None:
+            import signal
+
             self._send_size()
             self._old_handler = signal.signal(signal.SIGWINCH, lambda *_: self._send_size())
         return self
@@ -151,6 +167,8 @@ class Terminal:
 
     def __exit__(self, *exc: object) -> None:
         if self._old_handler is not None:
+            import signal
+
             signal.signal(signal.SIGWINCH, self._old_handler)
         if self._old is not None:
             import termios
@@ -160,6 +178,8 @@ class Terminal:
 
 def proxy_signals(kill: Callable[[str], None]) -> Callable[[], None]:
     """Forward the usual signals to the container (``--sig-proxy``); returns the undo function."""
+    import signal
+
     old: dict[int, Any] = {}
 
     def handler(signo: int, _frame: object) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import csv
 import os
-from typing import Any
 
 from kobako.cli.main import CommandError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _bool(key: str, val: str) -> bool:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
-
+from kobako.cli import _args
 from kobako.cli.main import CommandError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def add_network_flags(p: argparse.ArgumentParser) -> None:
+
+def add_network_flags(p: _args.ArgumentParser) -> None:
     p.add_argument("--network", "--net", default="default", help="Connect a container to a network")
     p.add_argument("--network-alias", "--net-alias", action="append", default=[],
                    help="Add network-scoped alias for the container")
@@ -64,7 +66,7 @@ def parse_publish(spec: str) -> list[tuple[str, dict[str, str]]]:
     raise CommandError(f"invalid ranges specified for container and host Ports: {cont} and {host}", 125)
 
 
-def network_flags(args: argparse.Namespace, host_config: dict[str, Any], body: dict[str, Any]) -> None:
+def network_flags(args: _args.Namespace, host_config: dict[str, Any], body: dict[str, Any]) -> None:
     host_config["NetworkMode"] = args.network or "default"
     if args.add_host:
         host_config["ExtraHosts"] = list(args.add_host)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-import re
-import shutil
-from typing import Any
+import sys
 
+from kobako.cli import _args
+from kobako.cli.commands._env import env_list
 from kobako.cli.main import CommandError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 
 
 def ram_in_bytes(s: str) -> int:
     """go-units RAMInBytes: "64m", "1.5g", "1024" (binary units)."""
+    import re  # here: `run` without -m/--memory-swap never needs it
+
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtpb]?)b?\s*", s.lower())
     if not m:
         raise CommandError(f"invalid size: '{s}'", 125)
@@ -30,6 +35,8 @@ def go_duration_ns(s: str, flag: str) -> int:
     text = s.strip()
     if text in ("0", ""):
         return 0
+    import re
+
     parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
     if not parts or "".join(n + u for n, u in parts) != text.lstrip("+"):
         raise CommandError(f'invalid argument "{s}" for "{flag}" flag: time: invalid duration "{s}"', 125)
@@ -54,7 +61,7 @@ def restart_policy(value: str) -> dict[str, Any]:
     return policy
 
 
-def healthcheck(args: argparse.Namespace) -> dict[str, Any] | None:
+def healthcheck(args: _args.Namespace) -> dict[str, Any] | None:
     """docker/cli: ``--health-*`` → Config.Healthcheck; ``--no-healthcheck`` → Test ["NONE"]."""
     durations = {}
     for attr, key, flag in (("health_interval", "Interval", "--health-interval"),
@@ -83,7 +90,7 @@ def healthcheck(args: argparse.Namespace) -> dict[str, Any] | None:
     return hc
 
 
-def configure_create(p: argparse.ArgumentParser) -> None:
+def configure_create(p: _args.ArgumentParser) -> None:
     p.add_argument("-d", "--detach", action="store_true", help="Run container in background and print container ID")
     p.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
     p.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
@@ -128,35 +135,11 @@ def configure_create(p: argparse.ArgumentParser) -> None:
     add_network_flags(p)
     p.add_argument("--help", action="help", help="Print usage")
     p.add_argument("image")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("command", nargs=_args.REMAINDER)
 
 
-def _env_file(path: str) -> list[str]:
-    try:
-        with open(path) as f:
-            lines = f.read().splitlines()
-    except OSError as exc:
-        raise CommandError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}", 125) from None
-    out = []
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        out.append(line if "=" in line else _env_from_host(line))
-    return [e for e in out if e]
-
-
-def _env_from_host(name: str) -> str:
-    return f"{name}={os.environ[name]}" if name in os.environ else ""
-
-
-def create_body(args: argparse.Namespace) -> dict[str, Any]:
-    env: list[str] = []
-    for f in args.env_file:
-        env += _env_file(f)
-    for e in args.env:
-        env.append(e if "=" in e else _env_from_host(e))
-    env = [e for e in env if e]
+def create_body(args: _args.Namespace) -> dict[str, Any]:
+    env = env_list(args.env_file, args.env)
     labels = {}
     for item in args.label:
         k, _, v = item.partition("=")
@@ -184,6 +167,8 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
 
     security_flags(args, host_config)
     if args.tty and os.isatty(1):
+        import shutil
+
         size = shutil.get_terminal_size()
         host_config["ConsoleSize"] = [size.lines, size.columns]
     body: dict[str, Any] = {
@@ -226,7 +211,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
-def _mount_flags(args: argparse.Namespace, host_config: dict[str, Any]) -> None:
+def _mount_flags(args: _args.Namespace, host_config: dict[str, Any]) -> None:
     """-v, --mount, --tmpfs, --volumes-from → HostConfig (anonymous -v go to Config.Volumes)."""
     if not (getattr(args, "volume", None) or getattr(args, "mount", None) or getattr(args, "tmpfs", None)
             or getattr(args, "volumes_from", None)):
@@ -244,7 +229,7 @@ def _mount_flags(args: argparse.Namespace, host_config: dict[str, Any]) -> None:
         host_config["VolumesFrom"] = list(args.volumes_from)
 
 
-def create_container(client: Any, args: argparse.Namespace) -> str:
+def create_container(client: Any, args: _args.Namespace) -> str:
     from kobako.client import DaemonError
 
     body = create_body(args)
@@ -254,15 +239,11 @@ def create_container(client: Any, args: argparse.Namespace) -> str:
     except DaemonError as exc:
         if exc.status != 404 or "No such image" not in exc.message:
             raise
-        import sys
-
         print(f"Unable to find image '{args.image}' locally", file=sys.stderr)
         for obj in client.jsonlines("POST", "/images/create", query={"fromImage": args.image}):
             if obj.get("error"):
                 raise CommandError(f"kobako: Error response from daemon: {obj['error']}", 125) from None
         reply = client.json("POST", "/containers/create", query=query, body=body)
     for w in reply.get("Warnings") or []:
-        import sys
-
         print(f"WARNING: {w}", file=sys.stderr)
     return str(reply["Id"])

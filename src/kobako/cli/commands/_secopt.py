@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from kobako.cli import _args
 from kobako.cli.main import CommandError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def add_security_flags(p: _args.ArgumentParser) -> None:
@@ -49,6 +50,8 @@ def security_opt(opt: str) -> str:
     if not sep:
         key, sep, value = opt.partition(":")
     if key == "seccomp" and value and value != "unconfined":
+        import json
+
         try:
             with open(value, encoding="utf-8") as f:
                 content = json.load(f)

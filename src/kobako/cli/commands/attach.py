@@ -6,20 +6,24 @@ Attaches to a running container's stdio (raw mode with a tty); Ctrl-P Ctrl-Q (or
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from typing import Any
+
+from kobako.cli import _args
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN")
     p.add_argument("--sig-proxy", default="true", help="Proxy all received signals to the process (default true)")
     p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("container", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     from kobako.cli.commands._attach import Terminal, detach_key_bytes, proxy_signals, stream
 
     if args.detach_keys:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
-
+from kobako.cli import _args
 from kobako.cli.main import CommandError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _bool(value: str) -> bool:
@@ -14,11 +16,11 @@ def _bool(value: str) -> bool:
         return True
     if v in ("0", "f", "false"):
         return False
-    raise argparse.ArgumentTypeError(f'invalid argument "{value}" for "-p, --pause" flag: strconv.ParseBool: '
+    raise _args.ArgumentTypeError(f'invalid argument "{value}" for "-p, --pause" flag: strconv.ParseBool: '
                                      f'parsing "{value}": invalid syntax')
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-a", "--author", default="", help='Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
     p.add_argument("-c", "--change", action="append", default=[], help="Apply Dockerfile instruction to the created image")
     p.add_argument("-m", "--message", default="", help="Commit message")
@@ -36,7 +38,7 @@ def split_reference(ref: str) -> tuple[str, str]:
     return ref, ""
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     query: dict[str, Any] = {"container": args.container, "author": args.author, "comment": args.message,
                              "pause": bool(args.pause), "changes": args.change}
     if args.reference:

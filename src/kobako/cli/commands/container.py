@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+from kobako.cli import _args
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ALIASES = {"ls": "ps", "list": "ps", "remove": "rm"}
 SUBS = ["ls", "list", "ps", "run", "create", "start", "stop", "restart", "kill", "wait", "rm", "remove",
@@ -12,12 +15,12 @@ SUBS = ["ls", "list", "ps", "run", "create", "start", "stop", "restart", "kill",
 ADD_HELP = True
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("subcommand", choices=SUBS)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("rest", nargs=_args.REMAINDER)
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     from kobako.cli.main import build_parser, load_command
 
     name = ALIASES.get(args.subcommand, args.subcommand)

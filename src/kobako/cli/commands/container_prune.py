@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from typing import Any
+
+from kobako.cli import _args
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 WARNING = "WARNING! This will remove all stopped containers."
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     p.add_argument("--filter", action="append", default=[], help="Provide filter values (e.g. 'until=<timestamp>')")
 
@@ -22,7 +26,7 @@ def confirm(message: str) -> bool:
     return answer in ("y", "yes")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     from kobako.cli.commands.stats import human_size
 
     filters: dict[str, list[str]] = {}

@@ -8,7 +8,6 @@ copies the contents; ``-`` streams a tar on stdin/stdout.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import errno
 import json
@@ -18,9 +17,13 @@ import stat
 import sys
 import threading
 from dataclasses import dataclass
-from typing import IO, Any
 
+from kobako.cli import _args
 from kobako.cli.main import CommandError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 MODE_DIR = 1 << 31
 MODE_SYMLINK = 1 << 27
@@ -29,7 +32,7 @@ MODE_IRREGULAR = 1 << 19
 STAT_HEADER = "x-docker-container-path-stat"
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-a", "--archive", action="store_true", help="Archive mode (copy all uid/gid information)")
     p.add_argument("-L", "--follow-link", action="store_true", help="Always follow symbol link in SRC_PATH")
     p.add_argument("-q", "--quiet", action="store_true", help="Suppress progress output during copy")
@@ -151,7 +154,7 @@ def stat_path(client: Any, container: str, path: str) -> dict[str, Any] | None:
     return obj
 
 
-def copy_from_container(client: Any, container: str, src: str, dst: str, args: argparse.Namespace) -> None:
+def copy_from_container(client: Any, container: str, src: str, dst: str, args: _args.Namespace) -> None:
     if dst != "-":
         dst = resolve_local_path(dst)
         _validate_output_path(dst)
@@ -398,7 +401,7 @@ def write_local_tar(info: CopyInfo, change: tuple[str, str] | None, out: IO[byte
         add(top, source_base)
 
 
-def copy_to_container(client: Any, container: str, src: str, dst: str, args: argparse.Namespace) -> None:
+def copy_to_container(client: Any, container: str, src: str, dst: str, args: _args.Namespace) -> None:
     if src != "-":
         src = resolve_local_path(src)
     dst_info = CopyInfo(dst)
@@ -451,7 +454,7 @@ def copy_to_container(client: Any, container: str, src: str, dst: str, args: arg
         raise exc
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     if args.source == "":
         raise CommandError("source can not be empty")
     if args.destination == "":

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli._format import render
 from kobako.cli._time import format_nano, get_timestamp
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("--since", help="Show all events created since timestamp")
     p.add_argument("--until", help="Stream events until this timestamp")
     p.add_argument("-f", "--filter", action="append", default=[], help="Filter output based on conditions provided")
@@ -43,7 +46,7 @@ def parse_filter_args(values: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     from kobako.cli.main import CommandError
 
     try:

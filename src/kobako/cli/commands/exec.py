@@ -7,15 +7,17 @@ for the exit code, which becomes ours (126/127 when the command could not run).
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli.main import CommandError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-d", "--detach", action="store_true", help="Detached mode: run command in the background")
     p.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
     p.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
@@ -26,21 +28,18 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--privileged", action="store_true", help="Give extended privileges to the command")
     p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("container", metavar="CONTAINER")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+    p.add_argument("command", nargs=_args.REMAINDER, metavar="COMMAND")
 
 
-def exec_body(args: argparse.Namespace) -> dict[str, Any]:
+def exec_body(args: _args.Namespace) -> dict[str, Any]:
     from kobako.cli.commands._attach import detach_key_bytes, terminal_size
-    from kobako.cli.commands._opts import _env_file, _env_from_host
+    from kobako.cli.commands._env import env_list
 
     if not args.command:
         raise CommandError("\"kobako exec\" requires at least 2 arguments.\nSee 'kobako exec --help'.", 1)
     if args.detach_keys:
         detach_key_bytes(args.detach_keys)
-    env: list[str] = []
-    for f in args.env_file:
-        env += _env_file(f)
-    env += [e if "=" in e else _env_from_host(e) for e in args.env]
+    env = env_list(args.env_file, args.env)
     body: dict[str, Any] = {
         "User": args.user or "",
         "Privileged": bool(args.privileged),
@@ -49,7 +48,7 @@ def exec_body(args: argparse.Namespace) -> dict[str, Any]:
         "AttachStdout": not args.detach,
         "AttachStderr": not args.detach,
         "DetachKeys": args.detach_keys or "",
-        "Env": [e for e in env if e] or None,
+        "Env": env or None,
         "WorkingDir": args.workdir or "",
         "Cmd": list(args.command),
     }
@@ -59,13 +58,16 @@ def exec_body(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     from kobako.cli.commands._attach import Terminal, stream
 
     body = exec_body(args)
-    if args.tty and args.interactive and not os.isatty(0):
-        print("the input device is not a TTY", file=sys.stderr)
-        return 1
+    if args.tty and args.interactive:
+        import os
+
+        if not os.isatty(0):
+            print("the input device is not a TTY", file=sys.stderr)
+            return 1
     eid = client.json("POST", f"/containers/{args.container}/exec", body=body)["Id"]
     if args.detach:
         client.json("POST", f"/exec/{eid}/start", body={"Detach": True, "Tty": bool(args.tty)})

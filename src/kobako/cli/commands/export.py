@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli.main import CommandError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="", help="Write to a file, instead of STDOUT")
     p.add_argument("container", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     if not args.output and sys.stdout.isatty():
         raise CommandError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
     if args.output:

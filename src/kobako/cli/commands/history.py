@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
 import time
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli._format import human_duration, human_size, table
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
     p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
     p.add_argument("-H", "--human", default="true", help="Print sizes and dates in human readable format")
     p.add_argument("image")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     from urllib.parse import quote
 
     entries = client.json("GET", f"/images/{quote(args.image, safe='/:@')}/history") or []

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli.main import CommandError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SUB = {
     "ls": "kobako.cli.commands.images",
@@ -22,18 +25,18 @@ SUB = {
 }
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("subcommand", choices=["bootstrap", *SUB])
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("rest", nargs=_args.REMAINDER)
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     if args.subcommand == "bootstrap":
         return bootstrap(args.rest, client)
     import importlib
 
     module = importlib.import_module(SUB[args.subcommand])
-    p = argparse.ArgumentParser(prog=f"kobako image {args.subcommand}")
+    p = _args.ArgumentParser(prog=f"kobako image {args.subcommand}")
     module.configure(p)
     rest = list(args.rest)
     if args.subcommand == "inspect":
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace, client: Any) -> int:
 
 
 def bootstrap(argv: list[str], client: Any) -> int:
-    p = argparse.ArgumentParser(prog="kobako image bootstrap",
+    p = _args.ArgumentParser(prog="kobako image bootstrap",
                                 description="Make a base image from the host's packages (busybox-static)")
     p.add_argument("name", choices=["busybox"])
     p.add_argument("-t", "--tag", default="", help="Name the image (default: busybox:latest)")

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli._format import format_rows, human_duration, human_size
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 COLUMNS = [("REPOSITORY", "Repository"), ("TAG", "Tag"), ("IMAGE ID", "ID"), ("CREATED", "CreatedSince"),
            ("SIZE", "Size")]
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Show all images")
     p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
@@ -43,7 +46,7 @@ def rows(images: list[dict[str, Any]], no_trunc: bool) -> list[dict[str, Any]]:
     return out
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     filters: dict[str, list[str]] = {}
     for f in args.filter:
         k, _, v = f.partition("=")

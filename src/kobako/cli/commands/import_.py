@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli.main import CommandError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-c", "--change", action="append", default=[], help="Apply Dockerfile instruction to the image")
     p.add_argument("-m", "--message", default="", help="Set commit message for imported image")
     p.add_argument("--platform", help="Set platform if server is multi-platform capable")
@@ -17,7 +20,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     query: dict[str, Any] = {"fromSrc": "-", "message": args.message, "changes": args.change}
     if args.reference:
         repo, tag = args.reference, ""

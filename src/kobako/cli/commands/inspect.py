@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli._format import render
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-f", "--format", help="Format output using a Go template")
     p.add_argument("--type", choices=["container", "image", "network"], help="Only inspect objects of this type")
     p.add_argument("-s", "--size", action="store_true")
     p.add_argument("names", nargs="+", metavar="NAME")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     from kobako.client import DaemonError
 
     found: list[Any] = []

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
-
+from kobako.cli import _args
 from kobako.cli.commands._multi import for_each
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-s", "--signal", default="KILL", help="Signal to send to the container")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     return for_each(args.containers,
                     lambda c: client.json("POST", f"/containers/{c}/kill", query={"signal": args.signal}))

@@ -3,19 +3,22 @@ plain or compressed (gzip, zstd, xz, bzip2)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli.main import CommandError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-i", "--input", default="", help="Read from tar archive file, instead of STDIN")
     p.add_argument("-q", "--quiet", action="store_true", help="Suppress the load output")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     if not args.input and sys.stdin.isatty():
         raise CommandError("requested load from stdin, but stdin is empty")
     try:

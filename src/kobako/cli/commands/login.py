@@ -7,15 +7,18 @@ Credentials are checked by kobakod (``POST /auth``) and kept in Docker's config 
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli.main import CommandError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 HUB_KEY = "https://index.docker.io/v1/"
 
@@ -77,14 +80,14 @@ def registry_auth_header(domain: str) -> str:
     return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).decode()
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-u", "--username", help="Username")
     p.add_argument("-p", "--password", help="Password")
     p.add_argument("--password-stdin", action="store_true", help="Take the password from stdin")
     p.add_argument("server", nargs="?", help="Registry (default: Docker Hub)")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     password = args.password
     if args.password_stdin:
         if password:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
-
+from kobako.cli import _args
 from kobako.cli.commands.login import load_config, save_config, server_key
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("server", nargs="?", help="Registry (default: Docker Hub)")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     key = server_key(args.server)
     cfg = load_config()
     auths = cfg.get("auths") or {}

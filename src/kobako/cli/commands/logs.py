@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import Any
+
+from kobako.cli import _args
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="Follow log output")
     p.add_argument("-n", "--tail", default="all", help="Number of lines to show from the end of the logs")
     p.add_argument("--since", help="Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)")
@@ -24,7 +28,7 @@ def to_unix(value: str) -> str:
     return get_timestamp(value)
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     info = client.json("GET", f"/containers/{args.container}/json")
     query: dict[str, Any] = {"stdout": 1, "stderr": 1, "follow": int(args.follow), "tail": args.tail,
                              "timestamps": int(args.timestamps)}

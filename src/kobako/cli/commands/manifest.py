@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli.commands.login import registry_auth_header
 from kobako.cli.commands.pull import split_domain
 from kobako.cli.main import CommandError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="COMMAND")
     i = sub.add_parser("inspect", help="Display an image manifest, or manifest list")
     i.add_argument("--insecure", action="store_true", help="(the daemon's --insecure-registry decides)")
@@ -19,7 +22,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     i.add_argument("name")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     if args.action != "inspect":
         raise CommandError("Usage: kobako manifest inspect NAME[:TAG|@DIGEST]")
     headers = {"X-Registry-Auth": registry_auth_header(split_domain(args.name))}

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli.main import CommandError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SUBCOMMANDS = ("create", "ls", "list", "inspect", "rm", "remove", "prune", "connect", "disconnect")
 PRUNE_WARNING = "WARNING! This will remove all custom networks not used by at least one container."
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("subcommand", choices=SUBCOMMANDS)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("rest", nargs=_args.REMAINDER)
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     sub = {"list": "ls", "remove": "rm"}.get(args.subcommand, args.subcommand)
-    p = argparse.ArgumentParser(prog=f"kobako network {sub}")
+    p = _args.ArgumentParser(prog=f"kobako network {sub}")
     configure_sub, fn = _SUBS[sub]
     configure_sub(p)
     code: int = fn(p.parse_args(args.rest), client)
@@ -41,7 +44,7 @@ def _filters(items: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def _configure_create(p: argparse.ArgumentParser) -> None:
+def _configure_create(p: _args.ArgumentParser) -> None:
     p.add_argument("name")
     p.add_argument("-d", "--driver", default="bridge", help="Driver to manage the Network")
     p.add_argument("--subnet", action="append", default=[], help="Subnet in CIDR format")
@@ -53,7 +56,7 @@ def _configure_create(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--opt", action="append", default=[], help="Set driver specific options")
 
 
-def create(args: argparse.Namespace, client: Any) -> int:
+def create(args: _args.Namespace, client: Any) -> int:
     if len(args.gateway) > len(args.subnet):
         raise CommandError("every ip-range or gateway must have a corresponding subnet", 1)
     config = [{"Subnet": s, **({"Gateway": args.gateway[i]} if i < len(args.gateway) else {})}
@@ -65,14 +68,14 @@ def create(args: argparse.Namespace, client: Any) -> int:
     return 0
 
 
-def _configure_ls(p: argparse.ArgumentParser) -> None:
+def _configure_ls(p: _args.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="Only display network IDs")
     p.add_argument("-f", "--filter", action="append", default=[], help="Provide filter values (e.g. 'driver=bridge')")
     p.add_argument("--format", help="Format output using a custom template")
     p.add_argument("--no-trunc", action="store_true", help="Do not truncate the output")
 
 
-def ls(args: argparse.Namespace, client: Any) -> int:
+def ls(args: _args.Namespace, client: Any) -> int:
     from kobako.cli._format import format_rows
 
     filters = _filters(args.filter)
@@ -93,36 +96,36 @@ def ls(args: argparse.Namespace, client: Any) -> int:
     return 0
 
 
-def _configure_inspect(p: argparse.ArgumentParser) -> None:
+def _configure_inspect(p: _args.ArgumentParser) -> None:
     p.add_argument("-f", "--format", help="Format output using a custom template")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("names", nargs="+", metavar="NETWORK")
 
 
-def inspect(args: argparse.Namespace, client: Any) -> int:
+def inspect(args: _args.Namespace, client: Any) -> int:
     from kobako.cli.commands._multi import inspect_each
 
     return inspect_each(client, args.names, lambda n: f"/networks/{n}", args.format,
                         lambda n, msg: f"Error response from daemon: {msg}")
 
 
-def _configure_rm(p: argparse.ArgumentParser) -> None:
+def _configure_rm(p: _args.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true", help="Do not error if the network does not exist")
     p.add_argument("names", nargs="+", metavar="NETWORK")
 
 
-def rm(args: argparse.Namespace, client: Any) -> int:
+def rm(args: _args.Namespace, client: Any) -> int:
     from kobako.cli.commands._multi import for_each
 
     return for_each(args.names, lambda n: client.json("DELETE", f"/networks/{n}"), ignore_missing=args.force)
 
 
-def _configure_prune(p: argparse.ArgumentParser) -> None:
+def _configure_prune(p: _args.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     p.add_argument("--filter", action="append", default=[], help="Provide filter values (e.g. 'until=<timestamp>')")
 
 
-def prune(args: argparse.Namespace, client: Any) -> int:
+def prune(args: _args.Namespace, client: Any) -> int:
     from kobako.cli.commands.container_prune import confirm
 
     if not args.force and not confirm(PRUNE_WARNING):
@@ -135,14 +138,14 @@ def prune(args: argparse.Namespace, client: Any) -> int:
     return 0
 
 
-def _configure_connect(p: argparse.ArgumentParser) -> None:
+def _configure_connect(p: _args.ArgumentParser) -> None:
     p.add_argument("--alias", action="append", default=[], help="Add network-scoped alias for the container")
     p.add_argument("--ip", help="IPv4 address (e.g., 172.30.100.104)")
     p.add_argument("network")
     p.add_argument("container")
 
 
-def connect(args: argparse.Namespace, client: Any) -> int:
+def connect(args: _args.Namespace, client: Any) -> int:
     endpoint: dict[str, Any] = {}
     if args.alias:
         endpoint["Aliases"] = list(args.alias)
@@ -153,13 +156,13 @@ def connect(args: argparse.Namespace, client: Any) -> int:
     return 0
 
 
-def _configure_disconnect(p: argparse.ArgumentParser) -> None:
+def _configure_disconnect(p: _args.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true", help="Force the container to disconnect from a network")
     p.add_argument("network")
     p.add_argument("container")
 
 
-def disconnect(args: argparse.Namespace, client: Any) -> int:
+def disconnect(args: _args.Namespace, client: Any) -> int:
     client.json("POST", f"/networks/{args.network}/disconnect",
                    body={"Container": args.container, "Force": args.force})
     return 0

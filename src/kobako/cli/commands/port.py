@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+from kobako.cli import _args
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("container")
     p.add_argument("port", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
 
@@ -21,7 +24,7 @@ def _key(port: str) -> tuple[int, str]:
     return (int(num) if num.isdigit() else 0, proto)
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     from kobako.cli.main import CommandError
 
     info = client.json("GET", f"/containers/{args.container}/json")

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from typing import Any
 
 from kobako.cli._format import format_rows, human_duration, truncate
+from kobako.client._jsonc import dumps
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from kobako.cli import _args
 
 COLUMNS = [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"), ("CREATED", "RunningFor"),
            ("STATUS", "Status"), ("PORTS", "Ports"), ("NAMES", "Names")]
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running)")
     p.add_argument("-q", "--quiet", action="store_true", help="Only display container IDs")
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
@@ -29,7 +33,7 @@ def row(c: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
     return {
         "ID": c["Id"] if no_trunc else c["Id"][:12],
         "Image": c.get("Image", ""),
-        "Command": json.dumps(cmd if no_trunc else truncate(cmd, 20), ensure_ascii=False),
+        "Command": dumps(cmd if no_trunc else truncate(cmd, 20), ensure_ascii=False),
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(c.get("Created", 0))),
         "RunningFor": human_duration(time.time() - c.get("Created", 0)) + " ago",
         "Ports": _ports(c.get("Ports") or []),
@@ -71,7 +75,7 @@ def size_text(c: dict[str, Any]) -> str:
     return f"{rw} (virtual {human_size(root, 3)})" if root > 0 else rw
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     filters: dict[str, list[str]] = {}
     for f in args.filter:
         k, _, v = f.partition("=")
@@ -80,7 +84,7 @@ def run(args: argparse.Namespace, client: Any) -> int:
     if args.size:
         query["size"] = 1
     if filters:
-        query["filters"] = json.dumps(filters)
+        query["filters"] = dumps(filters)
     limit = 1 if args.latest else args.last
     if limit > 0:
         query["limit"] = limit

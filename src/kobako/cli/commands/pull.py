@@ -6,12 +6,15 @@ plain lines otherwise.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import IO, Any
 
+from kobako.cli import _args
 from kobako.cli.commands.login import registry_auth_header
 from kobako.cli.main import CommandError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 BAR = 50
 
@@ -92,14 +95,14 @@ def follow(stream: Any, quiet: bool) -> list[dict[str, Any]]:
     return seen
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="Suppress verbose output")
-    p.add_argument("-a", "--all-tags", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("-a", "--all-tags", action="store_true", help=_args.SUPPRESS)
     p.add_argument("--platform", help="Set platform if server is multi-platform capable")
     p.add_argument("name", metavar="NAME[:TAG|@DIGEST]")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     name, tag = args.name, ""
     if "@" in name:
         name, _, tag = name.partition("@")

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
-
+from kobako.cli import _args
 from kobako.cli.commands.login import registry_auth_header
 from kobako.cli.commands.pull import follow, split_domain
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="Suppress verbose output")
     p.add_argument("name", metavar="NAME[:TAG]")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     name, tag = args.name, ""
     head, sep, tail = name.rpartition(":")
     if sep and "/" not in tail:

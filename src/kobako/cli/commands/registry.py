@@ -6,13 +6,15 @@ kobako.registry lazily, only when run.
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
-
+from kobako.cli import _args
 from kobako.cli.main import CommandError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="COMMAND")
     s = sub.add_parser("serve", help="Serve the OCI distribution API")
     s.add_argument("--addr", default="127.0.0.1:5000", help="host:port to listen on (port 0: any free port)")
@@ -29,7 +31,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     g.add_argument("--delete-untagged", action="store_true", help="also delete manifests no tag reaches")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     if args.action == "serve":
         from kobako.registry import ServeOptions, run_server
 

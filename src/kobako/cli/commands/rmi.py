@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import Any
+
+from kobako.cli import _args
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true", help="Force removal of the image")
     p.add_argument("--no-prune", action="store_true", help="Do not delete untagged parents")
     p.add_argument("images", nargs="+", metavar="IMAGE")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     from kobako.client import DaemonError
 
     failed = 0

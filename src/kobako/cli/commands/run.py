@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli.commands._opts import configure_create, create_container
+from kobako.client._jsonc import loads
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ADD_HELP = False
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     configure_create(p)
     p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("--sig-proxy", default="true", help="Proxy received signals to the process")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     cid = create_container(client, args)
     if args.detach:
         client.json("POST", f"/containers/{cid}/start")
@@ -27,7 +30,7 @@ def run(args: argparse.Namespace, client: Any) -> int:
     return attach_and_start(client, cid, args)
 
 
-def attach_and_start(client: Any, cid: str, args: argparse.Namespace) -> int:
+def attach_and_start(client: Any, cid: str, args: _args.Namespace) -> int:
     """Attach, wait, start, then stream until the container exits (or the user detaches)."""
     from kobako.cli.commands._attach import Terminal, detach_key_bytes, proxy_signals, stream
 
@@ -64,7 +67,7 @@ def attach_and_start(client: Any, cid: str, args: argparse.Namespace) -> int:
         return 0
     body = b"".join(waiter)
     try:
-        result = json.loads(body)
+        result = loads(body)
     except ValueError:
         return 125
     err = (result.get("Error") or {}).get("Message") if isinstance(result.get("Error"), dict) else None

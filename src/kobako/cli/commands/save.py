@@ -6,15 +6,18 @@ has no such flag and always writes a docker-archive, which stays the default her
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli.main import CommandError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="", help="Write to a file, instead of STDOUT")
     p.add_argument("--format", default="docker-archive", metavar="FORMAT",
                    help="docker-archive (default; also an OCI image layout) or oci-archive (OCI layout only)")
@@ -24,7 +27,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 _FORMATS = ("docker-archive", "docker", "oci-archive", "oci")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     from kobako.client import ClientError
 
     if args.format.lower() not in _FORMATS:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
-
+from kobako.cli import _args
 from kobako.cli.commands._multi import for_each
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-a", "--attach", action="store_true", help="Attach STDOUT/STDERR and forward signals")
     p.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
     p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     if args.attach or args.interactive:
         from kobako.cli.commands.run import attach_and_start
         from kobako.cli.main import CommandError
@@ -24,7 +26,7 @@ def run(args: argparse.Namespace, client: Any) -> int:
             raise CommandError("you cannot start and attach multiple containers at once", 1)
         info = client.json("GET", f"/containers/{args.containers[0]}/json")
         cfg = info.get("Config") or {}
-        ns = argparse.Namespace(interactive=bool(args.interactive and cfg.get("OpenStdin")),
+        ns = _args.Namespace(interactive=bool(args.interactive and cfg.get("OpenStdin")),
                                 tty=bool(cfg.get("Tty")), rm=False, detach_keys=args.detach_keys,
                                 sig_proxy="true")
         return attach_and_start(client, info["Id"], ns)

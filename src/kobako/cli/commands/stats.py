@@ -7,20 +7,23 @@ without the inactive file cache; block I/O summed over devices.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import threading
 import time
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli._format import format_rows
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 COLUMNS = [("CONTAINER ID", "ID"), ("NAME", "Name"), ("CPU %", "CPUPerc"), ("MEM USAGE / LIMIT", "MemUsage"),
            ("MEM %", "MemPerc"), ("NET I/O", "NetIO"), ("BLOCK I/O", "BlockIO"), ("PIDS", "PIDs")]
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running)")
     p.add_argument("--no-stream", action="store_true", help="Disable streaming stats and only pull the first result")
     p.add_argument("--no-trunc", action="store_true", help="Do not truncate output")
@@ -121,14 +124,14 @@ def _render(rows: list[dict[str, str]], fmt: str | None) -> str:
     return format_rows(fmt, rows, COLUMNS)
 
 
-def _targets(args: argparse.Namespace, client: Any) -> list[str]:
+def _targets(args: _args.Namespace, client: Any) -> list[str]:
     if args.containers:
         return list(args.containers)
     items = client.json("GET", "/containers/json", query={"all": int(args.all)})
     return [c["Id"] for c in items]
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     from kobako.client import Client, DaemonError
 
     targets = _targets(args, client)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
-
+from kobako.cli import _args
 from kobako.cli.commands._multi import for_each
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-t", "--time", "--timeout", dest="time", type=int, help="Seconds to wait before killing it")
     p.add_argument("-s", "--signal", help="Signal to send to the container")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     query: dict[str, Any] = {}
     if args.time is not None:
         query["t"] = args.time

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli._format import format_rows, table, truncate
 from kobako.cli.commands.stats import human_size
 from kobako.units import human_duration
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 SUBS = ["df", "info", "events", "prune"]
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("subcommand", choices=SUBS)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("rest", nargs=_args.REMAINDER)
 
 
 def _active(c: dict[str, Any]) -> bool:
@@ -92,7 +95,7 @@ def verbose(df: dict[str, Any]) -> str:
 
 
 def run_df(argv: list[str], client: Any) -> int:
-    p = argparse.ArgumentParser(prog="kobako system df", description="Show kobako disk usage")
+    p = _args.ArgumentParser(prog="kobako system df", description="Show kobako disk usage")
     p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information on space usage")
     p.add_argument("--format", help="Format output using a custom template ('table', 'json' or a Go template)")
     args = p.parse_args(argv)
@@ -108,7 +111,7 @@ def run_df(argv: list[str], client: Any) -> int:
     return 0
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     from kobako.cli.main import build_parser, load_command
 
     if args.subcommand == "df":

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+from kobako.cli import _args
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("source")
     p.add_argument("target")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     repo, tag = args.target, ""
     head, sep, tail = args.target.rpartition(":")
     if sep and "/" not in tail:

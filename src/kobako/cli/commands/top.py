@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+from kobako.cli import _args
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ADD_HELP = True
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("container")
-    p.add_argument("ps_args", nargs=argparse.REMAINDER, help="ps options (default -ef)")
+    p.add_argument("ps_args", nargs=_args.REMAINDER, help="ps options (default -ef)")
 
 
 def tabwrite(rows: list[list[str]], minwidth: int = 20, padding: int = 3) -> str:
@@ -23,7 +26,7 @@ def tabwrite(rows: list[list[str]], minwidth: int = 20, padding: int = 3) -> str
                      for r in rows)
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     query = {"ps_args": " ".join(args.ps_args)} if args.ps_args else None
     res = client.json("GET", f"/containers/{args.container}/top", query=query)
     rows = [list(res.get("Titles") or [])] + [list(p) for p in res.get("Processes") or []]

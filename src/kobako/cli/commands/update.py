@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
-
+from kobako.cli import _args
 from kobako.cli.commands._multi import for_each
 from kobako.cli.main import CommandError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-m", "--memory", help="Memory limit")
     p.add_argument("--memory-swap", help="Swap limit equal to memory plus swap: -1 to enable unlimited swap")
     p.add_argument("--memory-reservation", help="Memory soft limit")
@@ -25,7 +27,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
-def update_body(args: argparse.Namespace) -> dict[str, Any]:
+def update_body(args: _args.Namespace) -> dict[str, Any]:
     from kobako.cli.commands._opts import nano_cpus, ram_in_bytes, restart_policy
 
     body: dict[str, Any] = {}
@@ -52,7 +54,7 @@ def update_body(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     import sys
 
     body = update_body(args)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 import platform
-from typing import Any
 
+from kobako.cli import _args
 import kobako
 from kobako.cli._format import render
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-f", "--format", help="Format output using a Go template")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     from kobako.client import DaemonUnreachable
 
     cli = {"Version": kobako.__version__, "ApiVersion": kobako.API_VERSION, "Os": "linux",

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli.main import CommandError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SUBCOMMANDS = ("create", "ls", "list", "inspect", "rm", "remove", "prune")
 PRUNE_WARNING = "WARNING! This will remove anonymous local volumes not used by at least one container."
 PRUNE_ALL_WARNING = "WARNING! This will remove all local volumes not used by at least one container."
 
 
-def configure(p: argparse.ArgumentParser) -> None:
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("subcommand", choices=SUBCOMMANDS)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("rest", nargs=_args.REMAINDER)
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     sub = {"list": "ls", "remove": "rm"}.get(args.subcommand, args.subcommand)
-    p = argparse.ArgumentParser(prog=f"kobako volume {sub}")
+    p = _args.ArgumentParser(prog=f"kobako volume {sub}")
     configure_sub = {"create": _configure_create, "ls": _configure_ls, "inspect": _configure_inspect,
                      "rm": _configure_rm, "prune": _configure_prune}[sub]
     configure_sub(p)
@@ -49,7 +52,7 @@ def _filters(items: list[str]) -> dict[str, list[str]]:
 
 
 # -- create ---------------------------------------------------------------------------------------
-def _configure_create(p: argparse.ArgumentParser) -> None:
+def _configure_create(p: _args.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", default="")
     p.add_argument("--name", dest="name_flag", default="", help="Specify volume name")
     p.add_argument("-d", "--driver", default="local", help="Specify volume driver name")
@@ -57,7 +60,7 @@ def _configure_create(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", action="append", default=[], help="Set metadata for a volume")
 
 
-def create(args: argparse.Namespace, client: Any) -> int:
+def create(args: _args.Namespace, client: Any) -> int:
     if args.name and args.name_flag and args.name != args.name_flag:
         raise CommandError("conflicting options: cannot specify a volume-name through both --name and as a "
                            "positional arg", 1)
@@ -69,13 +72,13 @@ def create(args: argparse.Namespace, client: Any) -> int:
 
 
 # -- ls -------------------------------------------------------------------------------------------
-def _configure_ls(p: argparse.ArgumentParser) -> None:
+def _configure_ls(p: _args.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="Only display volume names")
     p.add_argument("-f", "--filter", action="append", default=[], help="Provide filter values (e.g. 'dangling=true')")
     p.add_argument("--format", help="Format output using a custom template")
 
 
-def ls(args: argparse.Namespace, client: Any) -> int:
+def ls(args: _args.Namespace, client: Any) -> int:
     from kobako.cli._format import format_rows
 
     filters = _filters(args.filter)
@@ -97,12 +100,12 @@ def ls(args: argparse.Namespace, client: Any) -> int:
 
 
 # -- inspect --------------------------------------------------------------------------------------
-def _configure_inspect(p: argparse.ArgumentParser) -> None:
+def _configure_inspect(p: _args.ArgumentParser) -> None:
     p.add_argument("-f", "--format", help="Format output using a custom template")
     p.add_argument("names", nargs="+", metavar="VOLUME")
 
 
-def inspect(args: argparse.Namespace, client: Any) -> int:
+def inspect(args: _args.Namespace, client: Any) -> int:
     from kobako.cli.commands._multi import inspect_each
 
     return inspect_each(client, args.names, lambda n: f"/volumes/{n}", args.format,
@@ -110,12 +113,12 @@ def inspect(args: argparse.Namespace, client: Any) -> int:
 
 
 # -- rm -------------------------------------------------------------------------------------------
-def _configure_rm(p: argparse.ArgumentParser) -> None:
+def _configure_rm(p: _args.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true", help="Force the removal of one or more volumes")
     p.add_argument("names", nargs="+", metavar="VOLUME")
 
 
-def rm(args: argparse.Namespace, client: Any) -> int:
+def rm(args: _args.Namespace, client: Any) -> int:
     from kobako.cli.commands._multi import for_each
 
     query = {"force": 1} if args.force else None
@@ -123,13 +126,13 @@ def rm(args: argparse.Namespace, client: Any) -> int:
 
 
 # -- prune ----------------------------------------------------------------------------------------
-def _configure_prune(p: argparse.ArgumentParser) -> None:
+def _configure_prune(p: _args.ArgumentParser) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused volumes, not just anonymous ones")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     p.add_argument("--filter", action="append", default=[], help="Provide filter values (e.g. 'label=<label>')")
 
 
-def prune(args: argparse.Namespace, client: Any) -> int:
+def prune(args: _args.Namespace, client: Any) -> int:
     from kobako.cli.commands.container_prune import confirm
     from kobako.cli.commands.stats import human_size
 

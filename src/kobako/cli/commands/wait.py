@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-from typing import Any
 
+from kobako.cli import _args
 from kobako.cli.commands._multi import for_each
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def configure(p: argparse.ArgumentParser) -> None:
+
+def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
-def run(args: argparse.Namespace, client: Any) -> int:
+def run(args: _args.Namespace, client: Any) -> int:
     def wait(c: str) -> None:
         body = b"".join(client.stream("POST", f"/containers/{c}/wait"))
         print(json.loads(body)["StatusCode"])
