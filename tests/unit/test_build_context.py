@@ -188,3 +188,105 @@ def test_header_fields_round_trip_through_tarfile() -> None:
             assert (info.uid, info.gid) == (kw["uid"], kw["gid"])
         if "mtime" in kw:
             assert info.mtime == kw["mtime"]
+
+
+# -- the builder over a received context ---------------------------------------------------------
+def _layer_files(images: object, image: object) -> dict[str, tuple[str, int, int, int, str]]:
+    out: dict[str, tuple[str, int, int, int, str]] = {}
+    for layer in image.manifest["layers"]:  # type: ignore[attr-defined]
+        with images.content.open(layer["digest"]) as blob, \
+                tarfile.open(fileobj=blob, mode="r:gz") as tf:  # type: ignore[attr-defined]
+            for m in tf:
+                data = tf.extractfile(m).read().decode("latin-1") if m.isreg() else m.linkname  # type: ignore[union-attr]
+                out[m.name] = ("d" if m.isdir() else "l" if m.issym() else "f", m.mode, m.uid, m.gid, data)
+    return out
+
+
+def _store_files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def test_builder_over_a_tar_tree_matches_a_directory_and_rebuilds_copying_nothing(
+        ctx: Path, tmp_path: Path) -> None:
+    import asyncio
+
+    from kobako.build import BuildCache, Builder, BuildOptions
+    from kobako.content import LocalContentStore
+    from kobako.images import ImageStore
+    from kobako.snapshots import CopySnapshotter
+
+    content = LocalContentStore(tmp_path / "content")
+    images = ImageStore(tmp_path / "images", content=content, snapshotter=CopySnapshotter(tmp_path / "snap"))
+    os.unlink(ctx / "src" / "longlink")  # the layer extractor refuses a link that climbs out of the root
+    os.unlink(ctx / ".dockerignore")  # (the client's filtering is tested above)
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY src /s\nCOPY src/a.txt /one/\n"
+                                    "ADD arch.tar /x/\n")
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w") as tf:
+        info = tarfile.TarInfo("in/side")
+        info.size = 2
+        tf.addfile(info, io.BytesIO(b"ok"))
+    (ctx / "arch.tar").write_bytes(inner.getvalue())
+
+    def build(context: object, cache: str) -> tuple[object, str]:
+        builder = Builder(images, BuildCache(tmp_path / cache, content), None, tmp_path / "tmp")
+        lines: list[str] = []
+        image = asyncio.run(builder.build(context, BuildOptions(tags=["t:1"]),  # type: ignore[arg-type]
+                                          lambda o: lines.append(o.get("stream", ""))))
+        return image, "".join(lines)
+
+    from_dir, _ = build(ctx, "dir.db")
+    body = b"".join(context_tar(str(ctx), None)[0])
+    tree = _receive(tmp_path, body, 9)
+    try:
+        from_tar, out = build(tree, "tar.db")
+    finally:
+        tree.close()
+    assert "Using cache" not in out
+    fs = _layer_files(images, from_tar)
+    assert fs["s/a.txt"] == ("f", 0o4755, 0, 0, "hello\n") and fs["s/hard"][4] == "hello\n"
+    assert fs["s/link"][0] == "l" and fs["s/link"][4] == "a.txt" and fs["one/a.txt"][4] == "hello\n"
+    assert fs["x/in/side"][4] == "ok"  # ADD extracted the archive from the spool
+    assert len(fs["s/big.bin"][4]) == 300_000
+    # the same layers, and the same cache keys
+    dir_fs = _layer_files(images, from_dir)
+    assert fs == dir_fs
+    assert [h["created_by"] for h in from_tar.config["history"]] == \
+        [h["created_by"] for h in from_dir.config["history"]]  # type: ignore[attr-defined]
+
+    # nothing changed: every step from the cache, and not one file written in the stores
+    before = _store_files(tmp_path / "content") | _store_files(tmp_path / "snap")
+    tree = _receive(tmp_path, body, 3)
+    try:
+        again, out = build(tree, "tar.db")
+    finally:
+        tree.close()
+    assert out.count(" ---> Using cache") == 3
+    assert again.id == from_tar.id  # type: ignore[attr-defined]
+    assert _store_files(tmp_path / "content") | _store_files(tmp_path / "snap") == before
+
+
+def test_cache_lookup_touches_once(tmp_path: Path) -> None:
+    import sqlite3
+
+    from kobako.build import BuildCache
+    from kobako.content import LocalContentStore
+
+    content = LocalContentStore(tmp_path / "content")
+    cache = BuildCache(tmp_path / "cache.db", content)
+    cfg = str(content.write(b"{}"))
+    layer = str(content.write(b"layer"))
+    cache.put("k", cfg, [{"digest": layer}])
+
+    def last_used() -> float:
+        with sqlite3.connect(tmp_path / "cache.db") as db:
+            return float(db.execute("SELECT last_used FROM steps WHERE key = 'k'").fetchone()[0])
+
+    stamp = last_used()
+    assert cache.get("k", touch=False) is not None and last_used() == stamp
+    cache.touch(["k"])
+    assert last_used() > stamp
+    # a blob the caller vouches for is not checked again; one that is gone drops the record
+    content.delete(layer)
+    assert cache.get("k", known=[layer]) is not None
+    assert cache.get("k") is None and cache.get("k", known=[layer]) is None

@@ -9,7 +9,10 @@ stdlib-only ``kobako.build.dockerignore`` without importing the builder.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+TYPE_CHECKING = False  # not `typing`: the CLI imports this package on every `kobako build`
+if TYPE_CHECKING:
+    from typing import Any
 
 _EXPORTS = {
     "BuildBackend": "kobako.build._backend",

@@ -40,7 +40,7 @@ from kobako.build.cache import BuildCache, cache_key
 from kobako.build.dockerfile import Dockerfile, DockerfileError, Instruction, parse
 from kobako.build.dockerignore import DockerIgnore
 from kobako.errors import InvalidArgument, KobakoError, NoSuchImage
-from kobako.images import StoredLayer
+from kobako.images import StoredLayer, parse_reference
 from kobako.images.bootstrap import goarch
 
 if TYPE_CHECKING:
@@ -171,6 +171,7 @@ class _Job:
         self.result: str | None = None
         self.cache_sources: list[Image] | None = None  # the --cache-from images, looked up once
         self.removing: list[asyncio.Task[None]] = []  # RUN containers being removed meanwhile
+        self.used_keys: list[str] = []  # cache records this build reused (touched once, at the end)
 
     # -- output -------------------------------------------------------------------------------
     def out(self, text: str) -> None:
@@ -215,14 +216,16 @@ class _Job:
         unused = sorted(set(self.opts.build_args) - self.consumed - BUILTIN_ARGS)
         if unused:
             self.out(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
-        image = await asyncio.to_thread(self._materialize, state)
+        image = await asyncio.to_thread(self._finish, state)
         self.result = image.id
         self._emit({"aux": {"ID": image.id}})
         if self.opts.quiet:
             self._emit({"stream": image.id + "\n"})  # as dockerd does for -q
         self.out(f"Successfully built {image.short_id}\n")
         for tag in self.opts.tags:
-            ref = await asyncio.to_thread(self.images.tag, image.id, tag)
+            ref = parse_reference(tag)
+            if ref.digest is not None or ref.familiar() not in image.repo_tags:  # else: already there
+                ref = await asyncio.to_thread(self.images.tag, image.id, tag)
             self.out(f"Successfully tagged {ref.familiar()}\n")
         return image
 
@@ -458,8 +461,9 @@ class _Job:
 
     def _lookup(self, key: str, state: _State, created_by: str, change: Callable[[dict[str, Any]], Any] | None,
                 ) -> tuple[dict[str, Any], list[dict[str, Any]], str] | None:
-        hit = self.b.cache.get(key)
+        hit = self.b.cache.get(key, known=[layer["digest"] for layer in state.layers], touch=False)
         if hit is not None:
+            self.used_keys.append(key)
             return json.loads(self.content.read(hit.config_digest)), hit.layers, hit.config_digest
         if not self.opts.cache_from:
             return None
@@ -910,6 +914,11 @@ class _Job:
         return LayerTree.from_mounts(self.images.snapshotter.mounts(top))
 
     # -- images ---------------------------------------------------------------------------------
+    def _finish(self, state: _State) -> Image:
+        if self.used_keys:
+            self.b.cache.touch(self.used_keys)
+        return self._materialize(state)
+
     def _materialize(self, state: _State) -> Image:
         """The state as an image in the store (added if new, and remembered for cleanup)."""
         config_bytes = self.content.read(state.digest) if state.digest else _dumps(state.config)

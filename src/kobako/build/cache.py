@@ -10,7 +10,9 @@ no image uses.
 One SQLite connection serves the daemon (opened on first use, calls serialized by a lock; they
 come from worker threads), in WAL mode with ``synchronous=NORMAL``: a lookup per step then costs
 a query, not a connection, and a record is never worth an fsync (one lost in a power cut is a
-step built again).
+step built again). A build marks the records it reused (``last_used``) in one transaction at its
+end, not with a write per cached step, and a lookup checks only the blobs the parent does not
+already pin.
 """
 
 from __future__ import annotations
@@ -82,17 +84,35 @@ class BuildCache:
                 self._conn.close()
                 self._conn = None
 
-    def get(self, key: str) -> CacheHit | None:
+    def get(self, key: str, known: Iterable[str] = (), touch: bool = True) -> CacheHit | None:
+        """The step's record, if its blobs are all still in the content store (``known``: digests
+        the caller already knows are there, such as the parent's layers, not checked again).
+        ``touch=False`` leaves ``last_used`` to one ``touch`` of the whole build's keys."""
         with self._db() as db:
             row = db.execute("SELECT config_digest, layers FROM steps WHERE key = ?", (key,)).fetchone()
             if row is None:
                 return None
             layers = json.loads(row[1])
-            if not self.content.has(row[0]) or not all(self.content.has(layer["digest"]) for layer in layers):
+            seen = set(known)
+            if not self.content.has(row[0]) or not all(
+                    layer["digest"] in seen or self.content.has(layer["digest"]) for layer in layers):
                 db.execute("DELETE FROM steps WHERE key = ?", (key,))
                 return None
-            db.execute("UPDATE steps SET last_used = ? WHERE key = ?", (time.time(), key))
+            if touch:
+                db.execute("UPDATE steps SET last_used = ? WHERE key = ?", (time.time(), key))
         return CacheHit(row[0], layers)
+
+    def touch(self, keys: Iterable[str]) -> None:
+        """Mark records used now, in one transaction."""
+        now = time.time()
+        with self._db() as db:
+            db.execute("BEGIN")
+            try:
+                db.executemany("UPDATE steps SET last_used = ? WHERE key = ?", [(now, k) for k in keys])
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def put(self, key: str, config_digest: str, layers: list[dict[str, Any]]) -> None:
         now = time.time()

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 import stat
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # `typing` and `re` cost the CLI start-up; re is imported only for patterns
 if TYPE_CHECKING:
+    import re
     from collections.abc import Iterable, Iterator
 
 
@@ -47,6 +47,8 @@ class Pattern:
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
+    import re
+
     out = ["^"]
     i, n = 0, len(pattern)
     while i < n:

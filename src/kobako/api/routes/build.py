@@ -78,7 +78,11 @@ def add_build_routes(router: Router, builds: Any) -> None:
                     getter = asyncio.ensure_future(queue.get())
                     done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
                     if getter in done:
-                        yield _line(getter.result())
+                        # with whatever else is queued: one write for a burst of lines (cached steps)
+                        lines = [_line(getter.result())]
+                        while not queue.empty():
+                            lines.append(_line(queue.get_nowait()))
+                        yield b"".join(lines)
                         continue
                     getter.cancel()
                     while not queue.empty():

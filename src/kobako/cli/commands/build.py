@@ -7,14 +7,17 @@ stream under a private name. ``-`` reads a tar or a bare Dockerfile from stdin.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator
-from typing import Any
 
 from kobako.cli.main import CommandError
+
+TYPE_CHECKING = False  # argparse and typing are not imported for annotations: start-up time
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Iterator
+    from typing import Any
 
 
 def configure(p: argparse.ArgumentParser) -> None:
