@@ -45,7 +45,7 @@ def open_pty(size: tuple[int, int] = (0, 0), owner: int | None = None) -> tuple[
         raise
     try:
         set_winsize(slave, *size)
-        if owner is not None and owner != 0:
+        if owner is not None:  # also 0: in a user namespace the opener's host uid may be unmapped there
             os.fchown(slave, owner, -1)
     except BaseException:
         os.close(master)

@@ -118,6 +118,7 @@ def _init(sys: Syscalls, spec: Mapping[str, Any], bundle: Path, rootfs_mounts: S
     # and the console below are the container's, inside it (kobako.runtime.userns).
     if userns is not None:
         setns(userns.fd, CloneFlag.CLONE_NEWUSER)
+        set_fsids(0, 0)  # now the namespace's root: files made below (the pty) get ids it maps
     # The user is resolved against the container's own /etc/passwd, hence after pivot_root.
     user = _exec_user(spec)
     env = _environment(proc.get("env", []), user)

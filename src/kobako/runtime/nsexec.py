@@ -31,7 +31,7 @@ from typing import Any, NoReturn
 
 from kobako.errors import RuntimeFailure
 from kobako.linux.flags import CloneFlag
-from kobako.linux.syscalls import LinuxSyscalls, setns
+from kobako.linux.syscalls import LinuxSyscalls, set_fsids, setns
 from kobako.runtime import _sync, security
 from kobako.runtime.console import open_pty
 from kobako.runtime.init import _environment, _getenv, _read, _set_rlimits, _setup_stdio
@@ -199,6 +199,8 @@ def _exec(init_pid: int, spec: ExecSpec, sec: security.Security | None, stdio: t
     for fd, flag in fds:
         setns(fd, flag)
         os.close(fd)
+        if flag == CloneFlag.CLONE_NEWUSER:
+            set_fsids(0, 0)  # the namespace's root, so the pty below gets ids it maps (see the init)
     os.chdir("/")
     # A session of our own: the terminal (if any) becomes our controlling tty; signals to the
     # shim's process group never reach us.
