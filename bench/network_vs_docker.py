@@ -241,6 +241,11 @@ def main() -> int:
     if args.mib < 1 or args.runs < 1 or args.conns < 1 or args.rounds < 1:
         print("network_vs_docker: --mib, --runs, --conns and --rounds must be positive", file=sys.stderr)
         return 2
+    if theirs := [f"iptables -t {t}: chain {ln.split()[0][1:]}" for t in IPT_TABLES for ln in iptables_rules(t)
+                  if ln.startswith(":DOCKER")]:
+        print("network_vs_docker: another dockerd's iptables chains exist (two dockerds with iptables would "
+              "share them):\n  " + "\n  ".join(theirs), file=sys.stderr)
+        return 2
     if clash := overlapping_routes():
         print("network_vs_docker: the host already routes part of 10.216.0.0/16 or 10.217.0.0/16:\n  "
               + "\n  ".join(clash), file=sys.stderr)
