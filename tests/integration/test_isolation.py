@@ -232,3 +232,80 @@ def test_exec_gets_the_same_confinement(daemon: Daemon) -> None:
         assert int(st["CapEff"], 16) == 0 and int(st["CapBnd"], 16) == DEFAULT_MASK
     finally:
         daemon.kobako("rm", "-f", cid, check=False)
+
+
+# -- --userns-remap (a private kobakod started with it: tests/integration/userns_fixture.py) --------------------
+from tests.integration.userns_fixture import HOST_GID, HOST_UID, SIZE, remapped  # noqa: E402, F401
+
+
+def _id_map(text: str) -> list[list[int]]:
+    return [[int(x) for x in line.split()] for line in text.splitlines() if line.strip()]
+
+
+def test_without_remap_the_container_shares_the_hosts_user_namespace(daemon: Daemon) -> None:
+    assert _id_map(sh(daemon, "cat /proc/self/uid_map")) == [[0, 0, 4294967295]]
+
+
+def test_remapped_root_is_the_subordinate_range(remapped: Daemon) -> None:
+    out = sh(remapped, "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map; echo --; id -u; id -g")
+    uid_map, gid_map, ids = out.split("--\n")
+    assert _id_map(uid_map) == [[0, HOST_UID, SIZE]] and _id_map(gid_map) == [[0, HOST_GID, SIZE]]
+    assert ids.split() == ["0", "0"]
+
+
+def test_remapped_root_owns_named_volume_files_as_the_remapped_uid(remapped: Daemon) -> None:
+    remapped.kobako("volume", "create", "ux-probe-vol")
+    try:
+        sh(remapped, "echo x > /data/by-root; mkdir /data/dir", "-v", "ux-probe-vol:/data")
+        mountpoint = Path(json.loads(remapped.kobako("volume", "inspect", "ux-probe-vol").stdout)[0]["Mountpoint"])
+        for p in (mountpoint, mountpoint / "by-root", mountpoint / "dir"):
+            st = p.stat()
+            assert (st.st_uid, st.st_gid) == (HOST_UID, HOST_GID), p
+        # inside, the same files are root's
+        assert sh(remapped, "stat -c %u:%g /data/by-root", "-v", "ux-probe-vol:/data").strip() == "0:0"
+    finally:
+        remapped.kobako("volume", "rm", "-f", "ux-probe-vol", check=False)
+
+
+def test_remapped_root_cannot_do_host_root_things(remapped: Daemon, tmp_path: Path) -> None:
+    """Bind mounts are left as they are (as in Docker): a host root-owned 0644 file is readable and not
+    writable, a 0600 one not even readable, though the container's root holds its usual capabilities."""
+    public, secret = tmp_path / "public", tmp_path / "secret"
+    public.write_text("host data\n")
+    public.chmod(0o644)
+    secret.write_text("host secret\n")
+    secret.chmod(0o600)
+    os.chown(public, 0, 0)
+    os.chown(secret, 0, 0)
+    out = sh(remapped, "cat /h/public; echo pwned >> /h/public; echo w=$?; cat /h/secret; echo r=$?; "
+                       "chown 0:0 /h/public; echo c=$?; mknod /tmp/sda b 8 0; echo m=$?; "
+                       "grep CapEff /proc/self/status",
+             "-v", f"{public}:/h/public", "-v", f"{secret}:/h/secret")
+    assert "host data" in out and "w=1" in out and "host secret" not in out and "r=1" in out
+    assert "c=1" in out and "m=1" in out
+    assert int(out.split("CapEff:")[1].split()[0], 16) == DEFAULT_MASK  # the default set, inside
+    assert public.read_text() == "host data\n" and secret.read_text() == "host secret\n"
+    st = public.stat()
+    assert (st.st_uid, st.st_gid) == (0, 0)
+
+
+def test_remapped_default_capabilities_and_seccomp_still_apply(remapped: Daemon) -> None:
+    st = status(remapped)
+    for key in ("CapBnd", "CapEff", "CapPrm"):
+        assert int(st[key], 16) == DEFAULT_MASK, (key, st[key])
+    assert st["Seccomp"] == "2"
+    # CAP_SYS_ADMIN is not in the set: mount is refused even inside the user namespace
+    out = sh(remapped, "mkdir -p /mnt; mount -t tmpfs none /mnt 2>&1; echo rc=$?")
+    assert "rc=0" not in out
+
+
+def test_userns_host_opts_out(remapped: Daemon) -> None:
+    assert _id_map(sh(remapped, "cat /proc/self/uid_map", "--userns=host")) == [[0, 0, 4294967295]]
+    # and only with it may a container be privileged or share the host's network
+    for flags, message in ((("--privileged",), "privileged mode is incompatible with user namespaces"),
+                           (("--network", "host"), "cannot share the host's network namespace")):
+        r = run(remapped, *flags, "busybox", "true", check=False)
+        assert r.returncode == 125 and message in r.stderr.decode()
+    assert run(remapped, "--privileged", "--userns=host", "busybox", "true").returncode == 0
+    r = run(remapped, "--userns=bogus", "busybox", "true", check=False)
+    assert r.returncode == 125 and "invalid USER mode" in r.stderr.decode()
