@@ -3,7 +3,7 @@
 
 Run as root from the checkout:
 
-    /work/main/.venv/bin/python bench/network_vs_docker.py [--mib 2048] [--runs 5] [--conns 300]
+    /work/main/.venv/bin/python bench/network_vs_docker.py [--mib 2048] [--runs 7] [--conns 300]
 
 Both engines get a private daemon with networking (bench/_engines.py, session tag ``-net``, so it can run
 beside the other benches) and the identical busybox rootfs as ``busybox:bench``:
@@ -28,6 +28,8 @@ What is measured (same payload for both engines, runs interleaved, order alterna
 * **container to container**: two containers on one user-defined network; ``sink`` runs the same server,
   ``source`` (a ``sleep``) is exec'd into: ``nc sink 5000 -e dd if=/dev/zero bs=1M count=N``, timed inside
   the container with ``adjtimex`` (microseconds) just before and after, so exec's own cost is left out.
+* **reference (information)**: the same transfer from the host straight to the published server's container
+  address (no NAT, no proxy): the ceiling of the published path on this machine.
 * **connection latency (information)**: ``--conns`` sequential short connections to a published port
   served by busybox ``httpd``: connect, ``GET /``, read to EOF, close; median and p90.
 
@@ -54,7 +56,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _engines import (  # noqa: E402
-    DockerNetworking, Engine, HostNetState, Session, add_engine_args, header, iptables_rules, log, machine,
+    DockerNetworking, Engine, HostNetState, Session, add_engine_args, api, header, iptables_rules, log, machine,
     nft_tables, preflight, ratio, run, run_main, save_result, stats, children_of, cmdline, IPT_TABLES,
 )
 
@@ -94,15 +96,20 @@ def setup(e: Engine) -> dict[str, Any]:
     cli(e, "run", "-d", "--name", "web", "-p", "127.0.0.1::80", "busybox:bench", *WEB)
     cli(e, "run", "-d", "--name", "sink", "--network", NETWORK, "busybox:bench", *SINK)
     cli(e, "run", "-d", "--name", "source", "--network", NETWORK, "busybox:bench", "sleep", "100000")
-    return {"pub": host_port(e, "pubsink", f"{PORT}/tcp"), "web": host_port(e, "web", "80/tcp")}
+    status, body = api(e.sock, "GET", "/containers/pubsink/json")
+    if status != 200:
+        raise RuntimeError(f"{e.name}: inspect pubsink answered {status}: {body}")
+    addrs = [n["IPAddress"] for n in body["NetworkSettings"]["Networks"].values() if n.get("IPAddress")]
+    return {"pub": host_port(e, "pubsink", f"{PORT}/tcp"), "web": host_port(e, "web", "80/tcp"),
+            "ip": addrs[0]}
 
 
 # -- published port ------------------------------------------------------------------------------
-def send_payload(port: int, nbytes: int) -> float:
-    """Seconds from connect to the server's EOF after sending ``nbytes`` zeros to 127.0.0.1:port."""
+def send_payload(port: int, nbytes: int, host: str = "127.0.0.1") -> float:
+    """Seconds from connect to the server's EOF after sending ``nbytes`` zeros to host:port."""
     chunk = memoryview(bytes(1 << 20))
     t0 = time.perf_counter()
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+    with socket.create_connection((host, port), timeout=60) as s:
         left = nbytes
         while left:
             n = s.send(chunk[:min(left, len(chunk))])
@@ -230,7 +237,7 @@ def fmt(xs: dict[str, float]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mib", type=int, default=2048, help="payload per transfer, MiB (default 2048)")
-    ap.add_argument("--runs", type=int, default=5, help="timed transfers per engine and path (default 5)")
+    ap.add_argument("--runs", type=int, default=7, help="timed transfers per engine and path (default 7)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed transfers first (default 1)")
     ap.add_argument("--conns", type=int, default=300, help="short connections per engine and round (default 300)")
     ap.add_argument("--rounds", type=int, default=3, help="latency rounds, order alternating (default 3)")
@@ -263,7 +270,7 @@ def main() -> int:
         for e in engines:
             log(f"{e.name}: networks and servers")
             ports[e.name] = setup(e)
-        res = {e.name: {"published": [], "c2c": [], "latency": []} for e in engines}
+        res = {e.name: {"published": [], "direct": [], "c2c": [], "latency": []} for e in engines}
         for e in engines:
             p = ports[e.name]
             wait_ready(lambda: http_get(p["web"]), f"{e.name} web")
@@ -280,6 +287,11 @@ def main() -> int:
                     res[e.name]["published"].append(nbytes / dt / 1e6)
                     if e.name == "docker":
                         proxy.append((c1 - c0) / dt)
+        log(f"reference: {args.runs} transfers from the host straight to each server's container address")
+        for i in range(args.runs):
+            for e in (engines if i % 2 == 0 else engines[::-1]):
+                dt = send_payload(PORT, nbytes, ports[e.name]["ip"])
+                res[e.name]["direct"].append(nbytes / dt / 1e6)
         log(f"container to container: {args.warmup} warm-up + {args.runs} transfers of {args.mib} MiB each")
         for i in range(args.warmup + args.runs):
             for e in (engines if i % 2 == 0 else engines[::-1]):
@@ -295,15 +307,16 @@ def main() -> int:
             n = args.warmup + args.runs
             checks[e.name] = {"published": records_in(e, "pubsink", args.mib),
                               "c2c": records_in(e, "sink", args.mib), "expected": n}
+            checks[e.name]["expected_published"] = n + args.runs  # and the direct transfers
         v = s.versions()
     left = leftovers(session.host_state)
 
     for name, c in checks.items():
-        for path in ("published", "c2c"):
+        for path, want in (("published", c["expected_published"]), ("c2c", c["expected"])):
             complete, _ = c[path]
-            if complete != c["expected"]:
+            if complete != want:
                 raise RuntimeError(f"{name} {path}: the server saw {complete} complete transfers of "
-                                   f"{args.mib} MiB, expected {c['expected']} ({c[path]})")
+                                   f"{args.mib} MiB, expected {want} ({c[path]})")
 
     st = {e: {k: stats(x) for k, x in mm.items()} for e, mm in res.items()}
     lat = {e: sorted(res[e]["latency"]) for e in res}
@@ -311,7 +324,8 @@ def main() -> int:
     result: dict[str, Any] = {
         "date": s.stamp.isoformat(timespec="seconds"), "machine": m, "versions": v,
         "mib": args.mib, "runs": args.runs, "warmup": args.warmup, "conns": args.conns, "rounds": args.rounds,
-        "mb_per_s": {e: {k: {"samples": res[e][k], **st[e][k]} for k in ("published", "c2c")} for e in res},
+        "mb_per_s": {e: {k: {"samples": res[e][k], **st[e][k]} for k in ("published", "direct", "c2c")}
+                     for e in res},
         "latency_s": {e: {**st[e]["latency"], "p90": p90[e]} for e in res},
         "docker_proxy_cpu_per_s": stats(proxy) if proxy else {},
         "ratio_published": ratio(st["kobako"]["published"]["median"], st["docker"]["published"]["median"]),
@@ -324,9 +338,10 @@ def main() -> int:
     print(f"{args.mib} MiB per transfer, {args.runs} runs each after {args.warmup} warm-up; "
           f"MB/s median (min-max)")
     print(f"{'path':<40}{'kobako':>22}{'docker':>22}{'ratio':>8}")
-    for k, label in (("published", "published port, loopback client"), ("c2c", "container to container")):
-        print(f"{label:<40}{fmt(st['kobako'][k]):>22}{fmt(st['docker'][k]):>22}"
-              f"{result['ratio_' + k]:>8.2f}")
+    for k, label in (("published", "published port, loopback client"), ("c2c", "container to container"),
+                     ("direct", "(ref.) host to container address")):
+        r = ratio(st["kobako"][k]["median"], st["docker"][k]["median"])
+        print(f"{label:<40}{fmt(st['kobako'][k]):>22}{fmt(st['docker'][k]):>22}{r:>8.2f}")
     if proxy:
         print(f"docker-proxy CPU during docker's published-port transfers: {stats(proxy)['median']:.2f} "
               "CPU-seconds per second (median)")
