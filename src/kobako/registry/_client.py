@@ -31,6 +31,7 @@ from kobako.registry._errors import kind_for
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_HOST = "registry-1.docker.io"
 BLOCK = 1024 * 1024
+MAX_RESPONSE = 16 << 20  # non-streamed bodies (manifests, tokens, errors, tag lists)
 _SCHEMES: dict[str, str] = {}  # host -> "https" | "http", learnt once per process
 _SCHEMES_LOCK = threading.Lock()
 
@@ -164,7 +165,11 @@ class DistributionClient:
                 resp = conn.getresponse()
                 if stream and resp.status < 300:
                     return Response(resp, None)
-                data = resp.read()
+                data = resp.read(MAX_RESPONSE + 1)
+                if len(data) > MAX_RESPONSE:  # a registry cannot make us hold more than this in memory
+                    self._drop_conn()
+                    raise InvalidArgument(f'{method} "{scheme}://{self.host}{path}": response larger than '
+                                          f"{MAX_RESPONSE} bytes")
                 if resp.will_close:
                     self._drop_conn()
                 return Response(resp, data)

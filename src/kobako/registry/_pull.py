@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from kobako.errors import DigestMismatch, InvalidArgument, NotFound
 from kobako.registry._client import Credentials, DistributionClient, json_body
-from kobako.registry._names import ACCEPT_MANIFESTS, IMAGE_TYPES, INDEX_TYPES
+from kobako.registry._names import ACCEPT_MANIFESTS, IMAGE_TYPES, INDEX_TYPES, is_digest
 from kobako.registry._platform import Platform, host_platform, select_manifest
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ Emit = Callable[[dict[str, Any]], None]
 PARALLEL = 3
 PROGRESS_STEP = 512 * 1024
 READ = 1024 * 1024
+MAX_MANIFEST = 4 << 20  # as moby's distribution client
 
 
 def short(digest: str) -> str:
@@ -41,6 +42,8 @@ def fetch_manifest(client: DistributionClient, repo: str, reference: str, scope:
                        if not reference.startswith("sha256:") else
                        f"manifest for {client.domain}/{repo}@{reference} not found: manifest unknown")
     data = resp.body
+    if len(data) > MAX_MANIFEST:
+        raise InvalidArgument(f"manifest for {client.domain}/{repo}:{reference} is larger than {MAX_MANIFEST} bytes")
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     if reference.startswith("sha256:") and digest != reference:
         raise DigestMismatch(reference, digest)
@@ -78,7 +81,9 @@ def json_body_bytes(data: bytes) -> dict[str, Any]:
 
 def download_blob(client: DistributionClient, store: ImageStore, repo: str, desc: dict[str, Any], scope: str,
                   emit: Emit | None) -> None:
-    digest, total = desc["digest"], int(desc.get("size") or 0)
+    digest, total = desc.get("digest"), desc.get("size") or 0
+    if not isinstance(digest, str) or not is_digest(digest) or not isinstance(total, int) or total < 0:
+        raise InvalidArgument(f"registry sent an invalid manifest: bad blob descriptor {str(desc)[:200]}")
     ident = short(digest)
     resp = client.request("GET", f"/v2/{repo}/blobs/{digest}", scope=scope, stream=True)
     assert resp.stream is not None
@@ -92,6 +97,8 @@ def download_blob(client: DistributionClient, store: ImageStore, repo: str, desc
                     break
                 w.write(chunk)
                 done += len(chunk)
+                if total and done > total:  # an endless blob stops here, not at a full disk
+                    raise InvalidArgument(f"blob {digest}: more than the {total} bytes the manifest says")
                 if emit is not None and done - last >= PROGRESS_STEP:
                     last = done
                     emit({"status": "Downloading", "progressDetail": {"current": done, "total": total}, "id": ident})
@@ -132,10 +139,14 @@ def _pull(store: ImageStore, lease: Lease, ref: Reference, creds: Credentials | 
         digest, data, manifest = resolve_image(client, repo, ref.digest or ref.tag or "latest", scope,
                                                platform or host_platform())
         say({"status": f"Pulling from {repo}", "id": ref.tag if ref.digest is None else ref.digest})
-        layers = list(manifest.get("layers") or [])
+        layers = manifest.get("layers") or []
+        if not isinstance(layers, list):
+            raise InvalidArgument("registry sent an invalid manifest: layers is not a list")
         config_desc = manifest.get("config") or {}
-        if not isinstance(config_desc.get("digest"), str):
+        if not isinstance(config_desc, dict) or not isinstance(config_desc.get("digest"), str):
             raise InvalidArgument("registry sent a manifest without a config descriptor")
+        if not all(isinstance(d, dict) and isinstance(d.get("digest"), str) and is_digest(d["digest"]) for d in layers):
+            raise InvalidArgument("registry sent an invalid manifest: a layer without a valid digest")
         absent = set(lease.protect([config_desc["digest"], *(d["digest"] for d in layers)]))
         missing = []
         for desc in layers:
