@@ -20,7 +20,8 @@ run_vs_docker.py); all containers run with ``--network none``.
    kobako = kobakod + its shim spawner + the shims (pids from ``<exec-root>/shims/*.pid``);
    docker = dockerd + its managed containerd + the ``containerd-shim-runc-v2`` processes.
    Overhead per container = (sum after - sum before) / containers.  The containers' own processes
-   (``sleep``) are not counted for either.
+   (``sleep``) are not counted for either.  Also printed, for information: the anonymous part of it
+   (Pss_Anon, which reclaim of file pages cannot move) and the per-shim Pss / anon / private dirty.
 4. ps: ``kobako ps`` against ``docker ps`` with the containers running, interleaved.
 5. the removal of all of them (``rm -f`` of every id in one client call) is timed too, for information.
 
@@ -38,7 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _engines import (  # noqa: E402
     run_main,
-    IMAGE, Engine, Session, add_engine_args, api, header, log, machine, memory_of, preflight,
+    IMAGE, Engine, Session, add_engine_args, api, header, log, machine, preflight,
     ratio, run, run_checked, save_result, stats,
 )
 
@@ -113,12 +114,32 @@ def api_interleaved(engines: list[Engine], warmup: int, runs: int, fn: Any) -> d
     return res
 
 
+ROLLUP = {"Rss": "rss", "Pss": "pss", "Pss_Anon": "pss_anon", "Pss_File": "pss_file", "Private_Dirty": "private_dirty"}
+
+
+def rollup(pid: int) -> dict[str, int]:
+    """KiB from /proc/<pid>/smaps_rollup (zeros if the process is gone).  Besides Pss (the goal), the
+    anonymous part: file-backed pages (binaries, libraries) can be evicted at any time by the
+    kernel's reclaim (this VM runs a DAMON pageout scheme), which moves Pss without any allocation."""
+    out = dict.fromkeys(ROLLUP.values(), 0)
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key = line.split(":", 1)[0]
+            if key in ROLLUP:
+                out[ROLLUP[key]] = int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return out
+
+
 def memory(e: Engine) -> dict[str, Any]:
-    daemons = {name: memory_of(pid) for name, pid in e.daemon_pids().items()}
-    shims = [memory_of(pid) for pid in e.shim_pids()]
-    total = sum(m["pss"] for m in daemons.values()) + sum(m["pss"] for m in shims)
-    return {"daemons": daemons, "shims": len(shims), "shims_pss_kib": sum(m["pss"] for m in shims),
-            "shims_rss_kib": sum(m["rss"] for m in shims), "total_pss_kib": total}
+    daemons = {name: rollup(pid) for name, pid in e.daemon_pids().items()}
+    shims = [rollup(pid) for pid in e.shim_pids()]
+    out: dict[str, Any] = {"daemons": daemons, "shims": len(shims)}
+    for key in ROLLUP.values():
+        out[f"shims_{key}_kib"] = sum(m[key] for m in shims)
+        out[f"total_{key}_kib"] = sum(m[key] for m in daemons.values()) + out[f"shims_{key}_kib"]
+    return out
 
 
 def settle(seconds: float) -> None:
@@ -189,8 +210,10 @@ def main() -> int:
     stamp = s.stamp
 
     per: dict[str, float] = {}
+    per_anon: dict[str, float] = {}
     for name in ("kobako", "docker"):
         per[name] = (mem_after[name]["total_pss_kib"] - mem_before[name]["total_pss_kib"]) / n
+        per_anon[name] = (mem_after[name]["total_pss_anon_kib"] - mem_before[name]["total_pss_anon_kib"]) / n
     ex = {k: stats(x) for k, x in execs.items()}
     st = {k: stats(x) for k, x in starts.items()}
     pss = {k: stats(x) for k, x in ps.items()}
@@ -200,7 +223,8 @@ def main() -> int:
         "runs": args.runs, "warmup": args.warmup, "containers": n,
         "exec": {k: {"samples": x, **ex[k]} for k, x in execs.items()},
         "start": {k: {"samples": x, "total": total[k], **st[k]} for k, x in starts.items()},
-        "memory": {"before": mem_before, "after": mem_after, "per_container_pss_kib": per},
+        "memory": {"before": mem_before, "after": mem_after, "per_container_pss_kib": per,
+                   "per_container_pss_anon_kib": per_anon},
         "ps": {k: {"samples": x, **pss[k]} for k, x in ps.items()},
         "exec_client_cpu": {k: {"samples": x, **stats(x)} for k, x in exec_cpu.items()},
         "ps_client_cpu": {k: {"samples": x, **stats(x)} for k, x in ps_cpu.items()},
@@ -228,6 +252,8 @@ def main() -> int:
          f"{st['docker']['median'] * 1000:.1f} ms", ratio(st["kobako"]["median"], st["docker"]["median"])),
         ("memory per container (PSS)", f"{per['kobako'] / 1024:.2f} MiB", f"{per['docker'] / 1024:.2f} MiB",
          r["memory_per_container"]),
+        ("  of which anonymous (Pss_Anon, info)", f"{per_anon['kobako'] / 1024:.2f} MiB",
+         f"{per_anon['docker'] / 1024:.2f} MiB", ratio(per_anon["kobako"], per_anon["docker"])),
         (f"ps with {n} running, client wall median", f"{pss['kobako']['median'] * 1000:.1f} ms",
          f"{pss['docker']['median'] * 1000:.1f} ms", r["ps_median"]),
         ("  exec client CPU user+sys (info)", f"{stats(exec_cpu['kobako'])['median'] * 1000:.1f} ms",
@@ -251,9 +277,12 @@ def main() -> int:
     for name in ("kobako", "docker"):
         b, a = mem_before[name], mem_after[name]
         parts = ", ".join(f"{d} {b['daemons'].get(d, {}).get('pss', 0) / 1024:.1f}->{a['daemons'][d]['pss'] / 1024:.1f}"
-                          for d in a["daemons"])
+                          f" (anon {b['daemons'].get(d, {}).get('pss_anon', 0) / 1024:.1f}->"
+                          f"{a['daemons'][d]['pss_anon'] / 1024:.1f})" for d in a["daemons"])
+        k = max(a["shims"], 1)
         print(f"  {name} PSS MiB: {parts}, {a['shims']} shims {a['shims_pss_kib'] / 1024:.1f} "
-              f"(RSS {a['shims_rss_kib'] / 1024:.1f})")
+              f"(RSS {a['shims_rss_kib'] / 1024:.1f}); per shim PSS {a['shims_pss_kib'] / k / 1024:.2f}, "
+              f"anon {a['shims_pss_anon_kib'] / k / 1024:.2f}, private dirty {a['shims_private_dirty_kib'] / k / 1024:.2f}")
     print(f"results: {out}")
     return 0
 

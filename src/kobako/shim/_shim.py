@@ -143,7 +143,6 @@ class Shim:
         self.started = False
         self.proc: Any = None
         self.log: JsonFileLog | None = None
-        self.spec: dict[str, Any] = {}
 
     # -- set-up -----------------------------------------------------------------------------
     def _report(self, obj: dict[str, Any]) -> None:
@@ -153,7 +152,6 @@ class Shim:
             os.close(self.ready_fd)
 
     def run(self) -> int:
-        from kobako import runtime
         from kobako.linux import Prctl, prctl, set_name
 
         prctl(Prctl.PR_SET_CHILD_SUBREAPER, 1)
@@ -167,43 +165,41 @@ class Shim:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         console: tuple[socket.socket, socket.socket] | None = None
+        child_fds: list[int] = []
         try:
-            spec = json.loads((Path(self.cfg.bundle) / "config.json").read_text())
-            self.spec = spec
             if self.cfg.tty:
                 # The init makes the pty in the container's devpts and sends us the master.
                 console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-                h, w = self.cfg.console_size
-                if h > 0 and w > 0:
-                    spec.setdefault("process", {})["consoleSize"] = {"height": h, "width": w}
                 null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
                 stdio, child_fds = (null, null, null), [null]
             else:
                 stdio, child_fds = self.init.pipes(self.cfg.open_stdin)
-            self.proc = runtime.create(
-                spec,
-                bundle=Path(self.cfg.bundle),
-                rootfs_mounts=self.cfg.rootfs_mounts,
-                stdio=stdio,
-                cgroup_root=Path(self.cfg.cgroup_root),
-                console_socket=console[1].fileno() if console else None,
-            )
+            err = self._create(stdio, console[1].fileno() if console else None)
+            if err is not None:
+                self._report(err)
+                return 1
             if console is not None:
                 console[1].close()
                 master = recv_console(console[0])
-                console[0].close()
                 if master is None:
                     raise RuntimeFailure("container init did not send its console")
                 self.init.set_master(master, self.cfg.open_stdin)
         except KobakoError as exc:
+            self._abort()
             err = exc.to_json() if isinstance(exc, RuntimeFailure) else {"kind": "Runtime", "message": str(exc)}
             self._report(err)
             return 1
         except Exception as exc:  # noqa: BLE001 - reported to kobakod, which shows it to the user
+            self._abort()
             self._report({"kind": "Runtime", "message": f"shim: {exc}"})
             return 1
-        for fd in child_fds:
-            os.close(fd)
+        finally:
+            for fd in child_fds:
+                os.close(fd)
+            if console is not None:
+                console[0].close()
+                console[1].close()
+        _malloc_trim()
         sock_path = socket_path(self.exec_root, self.cfg.id)
         sock_path.unlink(missing_ok=True)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -222,6 +218,53 @@ class Shim:
             sock_path.unlink(missing_ok=True)
             pid_path(self.exec_root, self.cfg.id).unlink(missing_ok=True)
         return 0
+
+    def _create(self, stdio: tuple[int, int, int], console_fd: int | None) -> dict[str, Any] | None:
+        """Create the container in a short-lived child (see ``_creator``) and take over its init.
+
+        Returns the creator's error as ``{"kind", "message"}``, or None once ``self.proc`` is set.
+        """
+        from kobako.runtime.cgroups import cgroup_manager
+        from kobako.runtime.process import InitProcess
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                ours.close()
+                _creator(self.cfg, stdio, console_fd, theirs)
+            theirs.close()
+            try:
+                msg, fds, _flags, _addr = socket.recv_fds(ours, 65536, 2)
+            finally:
+                _waitpid(pid)  # reaped now: its init is re-parented to us (a subreaper) as it exits
+        finally:
+            ours.close()
+            theirs.close()
+        reply = json.loads(msg) if msg else {"kind": "Runtime", "message": "shim: container set-up died"}
+        if "pid" not in reply or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            return reply
+        cgroup = cgroup_manager(reply["cgroup"], Path(self.cfg.cgroup_root)) if reply.get("cgroup") else None
+        self.proc = InitProcess(int(reply["pid"]), cgroup, fds[0], fds[1])
+        return None
+
+    def _abort(self) -> None:
+        """Undo a half-created container: kill and reap its init, remove its cgroup."""
+        if self.proc is None:
+            return
+        self.proc.close()
+        try:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _waitpid(self.proc.pid)
+        if self.proc.cgroup is not None:
+            try:
+                self.proc.cgroup.destroy()
+            except OSError:
+                pass
 
     def _register(self, p: _Stdio) -> None:
         for fd in p.outputs:
@@ -543,36 +586,18 @@ class Shim:
 
     # -- exec -----------------------------------------------------------------------------------
     def _exec_spec(self, req: dict[str, Any]) -> Any:
+        """The request's part of the exec's spec; ``_ExecBase`` adds the container's in the exec's child."""
         from kobako.runtime.nsexec import ExecSpec
-        from kobako.runtime.spec import USER_ANNOTATION
 
         proc = req.get("process") or {}
-        base = self.spec.get("process", {})
-        env: dict[str, str] = {}
-        tty = bool(proc.get("terminal"))
-        extra = ["TERM=xterm"] if tty else []
-        for item in [*(base.get("env") or []), *extra, *(proc.get("env") or [])]:
-            k, sep, v = str(item).partition("=")
-            if sep:
-                env.pop(k, None)  # a replaced variable moves to the end, as Docker's ReplaceOrAppendEnvValues
-                env[k] = v
-        user = proc.get("user") or self.spec.get("annotations", {}).get(USER_ANNOTATION) or ""
-        if not user:
-            u = base.get("user") or {}
-            uid, gid = int(u.get("uid", 0)), int(u.get("gid", 0))
-            user = f"{uid}:{gid}" if uid or gid else ""
         size = proc.get("console_size") or (0, 0)
         return ExecSpec(
             args=[str(a) for a in proc.get("args") or []],
-            env=[f"{k}={v}" for k, v in env.items()],
-            cwd=proc.get("cwd") or base.get("cwd") or "/",
-            user=str(user),
-            terminal=tty,
+            env=[str(e) for e in proc.get("env") or []],
+            cwd=str(proc.get("cwd") or ""),
+            user=str(proc.get("user") or ""),
+            terminal=bool(proc.get("terminal")),
             console_size=(int(size[0]), int(size[1])),
-            rlimits=base.get("rlimits") or (),
-            no_new_privileges=bool(base.get("noNewPrivileges")),
-            capabilities=base.get("capabilities"),
-            seccomp=(self.spec.get("linux") or {}).get("seccomp"),
             privileged=bool(proc.get("privileged")),
         )
 
@@ -598,7 +623,8 @@ class Shim:
             stdio = None
             if not spec.terminal:
                 stdio, child_fds = ex.pipes(want_stdin)
-            proc = exec_process(self.proc.pid, spec, stdio=stdio, cgroup=getattr(self.proc, "cgroup", None))
+            proc = exec_process(self.proc.pid, spec, stdio=stdio, cgroup=getattr(self.proc, "cgroup", None),
+                                complete=_ExecBase(self.cfg.bundle))
         except RuntimeFailure as exc:
             for fd in [*ex.outputs, *([ex.stdin_w] if ex.stdin_w is not None else [])]:
                 os.close(fd)
@@ -713,5 +739,146 @@ class Shim:
         self.conns.clear()
 
 
+class _ExecBase:
+    """Completes an exec's spec with the container's (env, user, cwd, rlimits, capabilities, seccomp).
+
+    Called in the exec's forked child, before it joins the container: the shim never holds the
+    container's config (its seccomp profile alone is thousands of objects), it reads it there.
+    """
+
+    __slots__ = ("bundle",)
+
+    def __init__(self, bundle: str) -> None:
+        self.bundle = bundle
+
+    def __call__(self, spec: Any) -> Any:
+        from dataclasses import replace
+
+        from kobako.runtime.spec import USER_ANNOTATION
+
+        with open(Path(self.bundle) / "config.json", "rb") as f:
+            config = json.load(f)
+        base = config.get("process") or {}
+        env: dict[str, str] = {}
+        extra = ["TERM=xterm"] if spec.terminal else []
+        for item in [*(base.get("env") or []), *extra, *spec.env]:
+            k, sep, v = str(item).partition("=")
+            if sep:
+                env.pop(k, None)  # a replaced variable moves to the end, as Docker's ReplaceOrAppendEnvValues
+                env[k] = v
+        user = spec.user or (config.get("annotations") or {}).get(USER_ANNOTATION) or ""
+        if not user:
+            u = base.get("user") or {}
+            uid, gid = int(u.get("uid", 0)), int(u.get("gid", 0))
+            user = f"{uid}:{gid}" if uid or gid else ""
+        return replace(
+            spec,
+            env=[f"{k}={v}" for k, v in env.items()],
+            cwd=spec.cwd or base.get("cwd") or "/",
+            user=str(user),
+            rlimits=base.get("rlimits") or (),
+            no_new_privileges=bool(base.get("noNewPrivileges")),
+            capabilities=base.get("capabilities"),
+            seccomp=(config.get("linux") or {}).get("seccomp"),
+        )
+
+
+def _creator(cfg: ShimConfig, stdio: tuple[int, int, int], console_fd: int | None, sock: socket.socket) -> None:
+    """The shim's short-lived child: reads the bundle, creates the container and hands its init over.
+
+    Everything container creation allocates or dirties (the config with its seccomp profile, the
+    runtime's work, the clone) dies with this process, so the long-lived shim stays small.  Sends one
+    message on ``sock``: ``{"pid", "cgroup"}`` with the init's sync and report pipe ends attached, or
+    ``{"kind", "message"}``.  Its init becomes the shim's child when it exits (the shim is a subreaper).
+    """
+    code = 0
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        try:
+            from kobako import runtime
+
+            with open(Path(cfg.bundle) / "config.json", "rb") as f:
+                spec = json.load(f)
+            h, w = cfg.console_size
+            if cfg.tty and h > 0 and w > 0:
+                spec.setdefault("process", {})["consoleSize"] = {"height": h, "width": w}
+            proc = runtime.create(spec, bundle=Path(cfg.bundle), rootfs_mounts=cfg.rootfs_mounts, stdio=stdio,
+                                  cgroup_root=Path(cfg.cgroup_root), console_socket=console_fd)
+        except KobakoError as exc:
+            err = exc.to_json() if isinstance(exc, RuntimeFailure) else {"kind": "Runtime", "message": str(exc)}
+            sock.send(json.dumps(err).encode())
+            return
+        except Exception as exc:  # noqa: BLE001 - reported to kobakod, which shows it to the user
+            sock.send(json.dumps({"kind": "Runtime", "message": f"shim: {exc}"}).encode())
+            return
+        reply = {"pid": proc.pid, "cgroup": proc.cgroup.path if proc.cgroup is not None else None}
+        socket.send_fds(sock, [json.dumps(reply).encode()], list(proc.fds))
+    except BaseException:  # noqa: BLE001 - never unwind into the shim's code
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _waitpid(pid: int) -> None:
+    while True:
+        try:
+            os.waitpid(pid, 0)
+            return
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+
+
+def _malloc_trim() -> None:
+    """Give the C heap's free pages back (glibc): set-up garbage must not stay resident for the container's life."""
+    from kobako.linux import _libc
+
+    try:
+        _libc.libc().malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def main(cfg: ShimConfig, ready_fd: int) -> int:
     return Shim(cfg, ready_fd).run()
+
+
+def rehearse(rounds: int = 10) -> None:
+    """Run the shim's set-up, attach and output code in the spawner, on throw-away objects and pipes.
+
+    CPython specialises code as it runs it and fills its type caches; done here, before any fork,
+    forked shims find that done instead of each writing to (so copying) the shared pages holding it.
+    """
+    cfg = ShimConfig(id="0" * 64, bundle="/", exec_root="/", log_path=os.devnull)
+    for _ in range(rounds):
+        shim = Shim(cfg, -1)
+        shim.log = shim.init.log = JsonFileLog(os.devnull)
+        (_in, out_w, _err), child_fds = shim.init.pipes(True)
+        os.write(out_w, b"rehearsal\n")
+        for fd in child_fds:
+            os.close(fd)
+        shim._register(shim.init)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            ours.setblocking(False)
+            conn = _Conn(ours)
+            shim.conns[ours.fileno()] = conn
+            shim.sel.register(ours, selectors.EVENT_READ, conn)
+            theirs.sendall(b'{"op": "attach", "stdin": true, "stdout": true, "stderr": true}\n')
+            shim._conn_read(conn)
+            shim.sel.select(0)
+            for fd in list(shim.init.outputs):
+                shim._read_output(fd)  # data, then EOF: the fd is closed
+            theirs.recv(4096)
+            shim._drop(conn)
+        finally:
+            theirs.close()
+            ours.close()
+            for fd in list(shim.init.outputs):
+                shim._close_output(shim.init, fd)
+            shim._close_stdin(shim.init)
+            shim.log.close()
+            shim.sel.close()
+        json.loads(json.dumps({"pid": 1, "cgroup": None}))

@@ -10,7 +10,6 @@ runtime and shim modules are imported here, before any fork, so a shim starts wi
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import signal
@@ -39,6 +38,7 @@ def _warm_seccomp() -> None:
 
 
 def _become_shim(cfg: ShimConfig, ready_fd: int, log_path: str) -> int:
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     devnull = os.open("/dev/null", os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
@@ -57,6 +57,9 @@ def _become_shim(cfg: ShimConfig, ready_fd: int, log_path: str) -> int:
 
 def serve(sock: socket.socket) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Shims are forked once and stay our children until we exit (then init or a subreaper adopts them,
+    # so they outlive kobakod and us); the kernel reaps the ones that finish.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 4)
@@ -75,17 +78,12 @@ def serve(sock: socket.socket) -> None:
         for extra in fds[1:]:
             os.close(extra)
         log_path = os.path.join(cfg.exec_root, "shims", f"{cfg.id}.log")
-        pid = os.fork()
-        if pid == 0:
-            gc.freeze()  # the inherited objects are never traversed by the shim's collector (no copy-on-write)
+        if os.fork() == 0:
             code = 1
             try:
                 sock.close()
                 os.setsid()
-                if os.fork() == 0:
-                    code = _become_shim(cfg, ready_fd, log_path)
-                else:
-                    code = 0
+                code = _become_shim(cfg, ready_fd, log_path)
             except BaseException as exc:  # noqa: BLE001
                 try:
                     print(f"shim {cfg.id}: {exc!r}", file=sys.stderr)
@@ -94,7 +92,6 @@ def serve(sock: socket.socket) -> None:
             finally:
                 os._exit(code)
         os.close(ready_fd)
-        os.waitpid(pid, 0)
 
 
 def main() -> None:
@@ -104,6 +101,10 @@ def main() -> None:
     prctl(Prctl.PR_SET_PDEATHSIG, signal.SIGKILL)
     sock = socket.socket(fileno=fd)
     _warm_seccomp()
+    try:
+        _shim.rehearse()
+    except Exception as exc:  # noqa: BLE001 - only a warm-up
+        print(f"spawner: shim rehearsal failed: {exc!r}", file=sys.stderr)
     serve(sock)
 
 
