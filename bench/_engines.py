@@ -250,7 +250,7 @@ IPT_TABLES = ("filter", "nat")
 class DockerNetworking:
     """dockerd with networking: its default bridge (made by the bench, as --bridge needs an existing one)
     with this address, and the pool its user-defined networks take subnets from."""
-    bridge: str    # e.g. "kbd0"
+    bridge: str    # e.g. "kbdock0"
     gateway: str   # e.g. "10.217.0.1/24"
     pool: str      # --default-address-pool, e.g. "base=10.217.64.0/18,size=24"
 
@@ -274,13 +274,23 @@ def iptables_rules(table: str) -> list[str]:
     return lines
 
 
+def links() -> list[dict[str, Any]]:
+    """``ip -json -details link``: this network namespace's links (sysfs shows the one it was mounted in)."""
+    out = run(["ip", "-json", "-details", "link", "show"], check=False).stdout
+    try:
+        return json.loads(out) if out.strip() else []
+    except ValueError:
+        return []
+
+
 def delete_bridge(name: str) -> None:
-    """Delete a bridge (and any veth still enslaved to it) if it exists."""
-    brif = Path(f"/sys/class/net/{name}/brif")
-    if not Path(f"/sys/class/net/{name}/bridge").is_dir():
+    """Delete a bridge (and any link still enslaved to it) if it exists."""
+    all_links = links()
+    if not any(lk.get("ifname") == name and lk.get("linkinfo", {}).get("info_kind") == "bridge" for lk in all_links):
         return
-    for port in (brif.iterdir() if brif.is_dir() else []):
-        run(["ip", "link", "del", port.name], check=False)
+    for lk in all_links:
+        if lk.get("master") == name:
+            run(["ip", "link", "del", lk["ifname"]], check=False)
     run(["ip", "link", "del", name], check=False)
 
 
@@ -496,13 +506,9 @@ class Kobako(Engine):
         prefix = self.network_prefix()
         if prefix is None:
             return
-        for link in Path("/sys/class/net").iterdir():
-            try:
-                alias = (link / "ifalias").read_text().strip()
-            except OSError:
-                continue
-            if alias.startswith(f"kobako:{prefix}:"):
-                run(["ip", "link", "del", link.name], check=False)
+        for lk in links():
+            if lk.get("ifalias", "").startswith(f"kobako:{prefix}:"):
+                run(["ip", "link", "del", lk["ifname"]], check=False)
         table = "kobako" if prefix == "kb" else f"kobako_{prefix}"
         if f"ip {table}" in nft_tables():
             run(["nft", "delete", "table", "ip", table], check=False)
@@ -544,7 +550,7 @@ class Docker(Engine):
             net_args = ["--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
                         "--ip-masq=false", "--userland-proxy=false"]
         else:
-            if Path(f"/sys/class/net/{net.bridge}").exists():
+            if any(lk.get("ifname") == net.bridge for lk in links()):
                 raise RuntimeError(f"link {net.bridge} exists: another bench running, or a leftover")
             # dockerd's --bridge must name an existing bridge; it takes its address as the gateway
             self.bridges.append(net.bridge)

@@ -10,7 +10,7 @@ beside the other benches) and the identical busybox rootfs as ``busybox:bench``:
 
 * kobakod: ``--network-prefix kbn`` (bridge ``kbn0``, nft table ``kobako_kbn``), default bridge
   10.216.0.1/24, user networks from 10.216.64.0/18;
-* Debian's dockerd 20.10 with its networking as shipped: default bridge ``kbd0`` (made by the bench, since
+* Debian's dockerd 20.10 with its networking as shipped: default bridge ``kbdock0`` (made by the bench, since
   ``--bridge`` needs an existing one) at 10.217.0.1/24, user networks from 10.217.64.0/18 (bridge names
   given with ``com.docker.network.bridge.name``), iptables on, ip-forward and masquerade on, and the
   userland proxy on (docker-proxy), which is Docker's default.
@@ -57,15 +57,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _engines import (  # noqa: E402
     DockerNetworking, Engine, HostNetState, Session, add_engine_args, api, header, iptables_rules, log, machine,
-    nft_tables, preflight, ratio, run, run_main, save_result, stats, children_of, cmdline, IPT_TABLES,
+    links, nft_tables, preflight, ratio, run, run_main, save_result, stats, children_of, cmdline, IPT_TABLES,
 )
 
 TAG = "-net"
 KOBAKO_PREFIX = "kbn"
 KOBAKO_ARGS = ["--network-prefix", KOBAKO_PREFIX, "--bip", "10.216.0.1/24",
                "--default-address-pool", "base=10.216.64.0/18,size=24", "--dns-forward=false"]
-DOCKER_NET = DockerNetworking(bridge="kbd0", gateway="10.217.0.1/24", pool="base=10.217.64.0/18,size=24")
-DOCKER_USER_BRIDGE = "kbd1"
+DOCKER_NET = DockerNetworking(bridge="kbdock0", gateway="10.217.0.1/24", pool="base=10.217.64.0/18,size=24")
+DOCKER_USER_BRIDGE = "kbdock1"
 RANGES = [ipaddress.IPv4Network("10.216.0.0/16"), ipaddress.IPv4Network("10.217.0.0/16")]
 NETWORK = "benchnet"
 PORT = 5000
@@ -191,14 +191,10 @@ def records_in(e: Engine, name: str, mib: int) -> tuple[int, int]:
 # -- leftovers -----------------------------------------------------------------------------------
 def leftovers(before: HostNetState | None) -> list[str]:
     out = []
-    for link in Path("/sys/class/net").iterdir():
-        n = link.name
-        if n.startswith(KOBAKO_PREFIX) or n.startswith("kbd") or n.startswith("docker0"):
+    for lk in links():
+        n, master = lk.get("ifname", ""), lk.get("master", "")
+        if n.startswith((KOBAKO_PREFIX, "kbdock", "docker0")) or master.startswith((KOBAKO_PREFIX, "kbdock")):
             out.append(f"link {n}")
-        elif n.startswith("veth"):
-            master = link / "master"
-            if master.exists() and master.resolve().name.startswith(("kbd", KOBAKO_PREFIX)):
-                out.append(f"link {n}")
     tables = nft_tables()
     if f"ip kobako_{KOBAKO_PREFIX}" in tables:
         out.append(f"nft table ip kobako_{KOBAKO_PREFIX}")
@@ -356,7 +352,7 @@ def main() -> int:
     if left:
         print("LEFT BEHIND:\n  " + "\n  ".join(left), file=sys.stderr)
         return 1
-    print("host clean: no kbn*/kbd* links, no kobako_kbn table, iptables and sysctls as before")
+    print("host clean: no kbn*/kbdock* links, no kobako_kbn table, iptables and sysctls as before")
     return 0
 
 
