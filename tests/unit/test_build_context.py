@@ -290,3 +290,58 @@ def test_cache_lookup_touches_once(tmp_path: Path) -> None:
     content.delete(layer)
     assert cache.get("k", known=[layer]) is not None
     assert cache.get("k") is None and cache.get("k", known=[layer]) is None
+
+
+def test_layer_sink_stores_incompressible_segments_and_stays_one_gzip_member(tmp_path: Path) -> None:
+    import zlib
+
+    from kobako.build._layers import SEGMENT, LayerSink
+    from kobako.content import LocalContentStore
+
+    content = LocalContentStore(tmp_path / "content")
+    rng = random.Random(7)
+    noise, text = rng.randbytes(2 * SEGMENT + 123), b"COPY . /ctx\n" * 200_000
+    for data in (noise + text + noise[:5000], text, noise, b""):
+        sink = LayerSink(content)
+        for off in range(0, len(data), 300_001):  # writes that straddle segments
+            sink.write(data[off:off + 300_001])
+        layer = sink.commit()
+        blob = content.read(layer.digest)
+        assert gzip.decompress(blob) == data and zlib.decompress(blob, 31) == data
+        d = zlib.decompressobj(31)
+        assert d.decompress(blob) == data and d.eof and d.unused_data == b""  # a single member
+        assert layer.diff_id == "sha256:" + hashlib.sha256(data).hexdigest() and layer.size == len(blob)
+        if data is text:
+            assert sink.stored == 0 and len(blob) < len(data) // 20  # deflated
+        if data is noise:
+            assert sink.stored == len(data) and len(blob) < len(data) + len(data) // 1000  # stored, ~no growth
+
+
+def test_add_archive_to_a_deep_new_directory_writes_its_parents(tmp_path: Path) -> None:
+    import asyncio
+
+    from kobako.build import BuildCache, Builder, BuildOptions
+    from kobako.content import LocalContentStore
+    from kobako.images import ImageStore
+    from kobako.snapshots import CopySnapshotter
+
+    content = LocalContentStore(tmp_path / "content")
+    images = ImageStore(tmp_path / "images", content=content, snapshotter=CopySnapshotter(tmp_path / "snap"))
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w") as tf:
+        info = tarfile.TarInfo("f")
+        info.size = 1
+        tf.addfile(info, io.BytesIO(b"1"))
+    arch = inner.getvalue()
+    df = b"FROM scratch\nADD a.tar /deep/er/\n"
+    body = (header("Dockerfile", mode=0o644, size=len(df)) + df + padding(len(df))
+            + header("a.tar", mode=0o644, size=len(arch)) + arch + padding(len(arch)) + END)
+    tree = _receive(tmp_path, body)
+    try:
+        builder = Builder(images, BuildCache(tmp_path / "c.db", content), None, tmp_path / "tmp")
+        image = asyncio.run(builder.build(tree, BuildOptions(), lambda o: None))
+    finally:
+        tree.close()
+    with content.open(image.manifest["layers"][0]["digest"]) as blob, tarfile.open(fileobj=blob, mode="r:gz") as tf:
+        names = [m.name for m in tf]
+    assert names == ["deep", "deep/er", "deep/er/f"]

@@ -326,6 +326,9 @@ class TarTree(LayerTree):
         return len(self.entries)
 
     def _get(self, rel: str) -> TarStat | None:
+        st = self.entries.get(rel)  # paths from walk/resolve are clean already: one dict lookup
+        if st is not None:
+            return st
         path = "/".join(split(rel))
         return self.entries.get(path) if path else self.root
 

@@ -167,6 +167,9 @@ class LayerWriter:
         self._buf = bytearray()
 
     def parents(self, path: str) -> None:
+        parent = path.rpartition("/")[0]
+        if not parent or parent in self.dirs:
+            return  # the common case: the previous entry made (or was) this directory
         parts = split(path)
         for k in range(1, len(parts)):
             self.directory("/".join(parts[:k]), None, None, None)
@@ -174,6 +177,7 @@ class LayerWriter:
     def directory(self, path: str, mode: int | None, owner: Owner | None, mtime: int | None) -> None:
         if path in self.dirs or not path:
             return
+        self.parents(path)  # so that every directory in ``dirs`` has its parents there too
         self.dirs.add(path)
         existing = self.image.lstat(path)
         if existing is not None and stat.S_ISDIR(existing.st_mode) and mode is None:
