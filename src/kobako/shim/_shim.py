@@ -2,10 +2,12 @@
 their stdio and exit statuses.
 
 Lifecycle
-    1. spawned (by the spawner, already in its own session, reparented away from kobakod);
+    1. forked by the spawner, in a session of its own (adopted by init if the spawner exits);
     2. becomes a child subreaper, sets up stdio (pipes; with ``tty`` a console socket on which
        the init sends the master of a pty it made in the container's own devpts);
-    3. ``runtime.create`` clones the init, which waits just before execve;
+    3. a short-lived child (``_creator``) reads the bundle and runs ``runtime.create``, which clones
+       the init (it waits just before execve); the child hands the init's pipes over and exits, the
+       init becomes the shim's child; what creation allocated never enters the long-lived shim;
     4. binds ``<exec-root>/shims/<id>.sock`` and reports ``{"pid": N}`` on the ready pipe;
     5. serves control connections until the init exits and its output is drained;
     6. writes ``<id>.exit`` atomically, answers waiters, closes attached streams, removes the

@@ -3,9 +3,11 @@
 kobakod is an asyncio process with threads; forking it is unsafe and slow.  It starts this
 process once (``python -m kobako.shim.spawner FD``) with one end of a SOCK_SEQPACKET socketpair.
 Each message is a ShimConfig as JSON with one fd attached: the write end of the "ready" pipe on
-which the shim will report ``{"pid": N}`` or an error.  The spawner forks, the child starts a new
-session and forks again, so the shim is reparented away from kobakod and survives it.  The
-runtime and shim modules are imported here, before any fork, so a shim starts with no import cost.
+which the shim will report ``{"pid": N}`` or an error.  The spawner forks once and the child, in a
+session of its own, becomes the shim; the spawner ignores SIGCHLD (the kernel reaps shims that end)
+and when it exits, with kobakod, init adopts the shims, which go on.  Every module a shim or its
+children run is imported here, and the shim's code rehearsed, before any fork: a shim starts with no
+import cost, and writes (so copies) as few of the pages it shares with the spawner as it can.
 """
 
 from __future__ import annotations
