@@ -273,3 +273,18 @@ def test_unsupported_uses_fail_loudly() -> None:
     p.add_argument("--z")
     with pytest.raises(TypeError):
         p.add_argument("--z")
+
+
+def test_command_using_more_of_argparse_falls_back_to_it() -> None:
+    from types import SimpleNamespace
+
+    from kobako.cli.main import build_parser
+
+    def configure(p: Any) -> None:
+        p.add_argument("--item", action="extend", nargs="+", default=[])
+
+    parser = build_parser("x", SimpleNamespace(configure=configure))
+    assert isinstance(parser, argparse.ArgumentParser)
+    assert parser.parse_args(["--item", "a", "b"]).item == ["a", "b"]
+    ours = build_parser("ps", importlib.import_module("kobako.cli.commands.ps"))
+    assert isinstance(ours, _args.ArgumentParser)

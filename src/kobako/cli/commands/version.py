@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import platform
+import sys
 
-from kobako.cli import _args
 import kobako
+from kobako.cli import _args
 from kobako.cli._format import render
 
 TYPE_CHECKING = False
@@ -20,8 +20,10 @@ def configure(p: _args.ArgumentParser) -> None:
 def run(args: _args.Namespace, client: Any) -> int:
     from kobako.client import DaemonUnreachable
 
+    import posix  # posix.uname is os.uname: neither os nor platform (which imports re) is needed
+
     cli = {"Version": kobako.__version__, "ApiVersion": kobako.API_VERSION, "Os": "linux",
-           "Arch": platform.machine(), "GoVersion": "python" + platform.python_version()}
+           "Arch": posix.uname().machine, "GoVersion": "python" + sys.version.split()[0]}
     server = None
     err: Exception | None = None
     try:
