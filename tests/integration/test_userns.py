@@ -3,9 +3,11 @@ runtime's own user-namespace path (kobako-runtime with OCI uid/gid mappings)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 
@@ -224,3 +226,41 @@ def test_runtime_user_namespace_by_path(bundle: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_cp_and_export_carry_the_containers_ids(remapped: Daemon, tmp_path: Path) -> None:
+    """cp into a running remapped container writes through its idmapped rootfs as its root; cp out and
+    export give the container's ids (0), not the host's (100000), running or stopped."""
+    d = remapped
+    src = tmp_path / "in.txt"
+    src.write_text("data\n")
+    d.kobako("run", "-d", "--name", "ux-cp", "busybox", "sh", "-c", "echo hi > /root/f; sleep 300")
+    try:
+        d.kobako("cp", str(src), "ux-cp:/root/in.txt")
+        assert d.kobako("exec", "ux-cp", "stat", "-c", "%u:%g %s", "/root/in.txt").stdout.decode().strip() == "0:0 5"
+        for step in ("running", "stopped"):
+            out = d.kobako("cp", "ux-cp:/root/f", "-").stdout
+            with tarfile.open(fileobj=io.BytesIO(out)) as t:
+                m = t.getmember("f")
+                assert (m.uid, m.gid) == (0, 0), step
+            with tarfile.open(fileobj=io.BytesIO(d.kobako("export", "ux-cp").stdout)) as t:
+                owners = {(m.uid, m.gid) for m in t.getmembers() if m.name in ("etc/passwd", "root/f", "root/in.txt")}
+                assert owners == {(0, 0)}, step
+            if step == "running":
+                d.kobako("stop", "-t", "1", "ux-cp")
+    finally:
+        d.kobako("rm", "-f", "ux-cp", check=False)
+
+
+def test_build_run_steps_are_remapped_and_layers_keep_container_ids(remapped: Daemon, tmp_path: Path) -> None:
+    d = remapped
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\nRUN cat /proc/self/uid_map > /uidmap && mkdir /app && chown 1000:1000 /app\n")
+    d.kobako("build", "-q", "-t", "ux-built:1", str(tmp_path))
+    try:
+        out = d.kobako("run", "--rm", "--userns=host", "ux-built:1", "sh", "-c",
+                       "cat /uidmap; stat -c %u:%g /app /uidmap").stdout.decode().split("\n")
+        assert _map(out[0]) == [[0, HOST_UID, SIZE]]  # the RUN step ran remapped
+        assert out[1:3] == ["1000:1000", "0:0"]       # and its layer holds the container's ids
+    finally:
+        d.kobako("rmi", "ux-built:1", check=False)

@@ -27,7 +27,7 @@ from typing import IO, Any, cast
 
 from kobako.daemon.files import _tar
 from kobako.errors import Conflict, KobakoError
-from kobako.linux import CloneFlag, Prctl, prctl, unshare
+from kobako.linux import CloneFlag, Prctl, prctl, setns, unshare
 from kobako.linux.syscalls import LinuxSyscalls
 from kobako.mount import Mount
 from kobako.runtime import resolve_user
@@ -43,7 +43,10 @@ def _enter_pid(pid: int, cid: str) -> None:
     """chroot into the root of container init ``pid``, checking (after the root is pinned by an open
     fd) that the pid still belongs to container ``cid``, so a reused pid can never lead to the host."""
     fd = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    user_fd = None
     try:
+        if os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user"):
+            user_fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
         with open(f"/proc/{pid}/cgroup") as f:
             if cid not in f.read():
                 raise Conflict(f"Container {cid} is not running")
@@ -52,6 +55,14 @@ def _enter_pid(pid: int, cid: str) -> None:
         os.close(fd)
     os.chroot(".")
     os.chdir("/")
+    if user_fd is not None:
+        # --userns-remap: its rootfs is idmapped through its user namespace; read and write as its root
+        # there, so archives carry the container's ids and files land with ids the mount can map.
+        setns(user_fd, CloneFlag.CLONE_NEWUSER)
+        os.close(user_fd)
+        os.setgroups([])
+        os.setgid(0)
+        os.setuid(0)
 
 
 def _enter(req: dict[str, Any]) -> None:
