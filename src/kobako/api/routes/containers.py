@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from kobako.api._schema import CONTAINER_CREATE, CONTAINER_UPDATE, decode
 from kobako.api.request import Request
 from kobako.api.response import Hijack, Response, StreamResponse, json_response
 from kobako.api.router import Router
@@ -71,7 +72,7 @@ def add_container_routes(router: Router, containers: Any,
         return json_response(out)
 
     async def container_create(req: Request) -> Response:
-        body = req.json()
+        body = decode(req.json(), CONTAINER_CREATE)  # wrong types are 400s here, as dockerd's
         return json_response(await containers.create(body, req.q("name")), status=201)
 
     async def container_inspect(req: Request) -> Response:
@@ -107,7 +108,7 @@ def add_container_routes(router: Router, containers: Any,
         return Response(status=204)
 
     async def container_update(req: Request) -> Response:
-        return json_response(await containers.update(req.params["id"], req.json()))
+        return json_response(await containers.update(req.params["id"], decode(req.json(), CONTAINER_UPDATE)))
 
     async def container_kill(req: Request) -> Response:
         await containers.kill(req.params["id"], req.q("signal") or "SIGKILL")
