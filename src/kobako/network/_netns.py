@@ -93,12 +93,12 @@ def create(path: Path, setup: Callable[[], None] | None = None, userns: Any = No
 
 def _create_owned(path: Path, userns: Any) -> None:
     import subprocess
-    import sys
+
+    from kobako.runtime.userns import helper_argv
 
     uid_maps, gid_maps = userns
-    argv = [sys.executable, "-I", "-m", "kobako.runtime.userns", "netns", str(path)]
-    argv += [f"--uid-map={c}:{h}:{n}" for c, h, n in uid_maps] + [f"--gid-map={c}:{h}:{n}" for c, h, n in gid_maps]
-    r = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    r = subprocess.run(helper_argv(str(path), uid_maps, gid_maps), capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL)
     if r.returncode != 0:
         raise OSError(errno.EPERM, (r.stderr.strip() or f"exit {r.returncode}"), str(path))
 

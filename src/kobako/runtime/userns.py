@@ -22,7 +22,7 @@ namespace, its processes. Its mount, pid, uts and ipc namespaces are owned by th
 which gives the container's root strictly less than runc's layout would (it cannot mount or set the
 hostname even with CAP_SYS_ADMIN), and keeps every mount the init makes a host-root operation.
 
-Only single-threaded callers may use ``new_userns`` (it forks).
+Only single-threaded callers may use ``new_userns`` (it forks); kobakod runs ``helper_argv``.
 """
 
 from __future__ import annotations
@@ -34,9 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kobako.errors import RuntimeFailure
-from kobako.linux import _libc
-from kobako.linux.flags import CloneFlag
-from kobako.linux.syscalls import ns_owner, unshare
+from kobako.linux.syscalls import ns_owner
 
 IdMap = tuple[int, int, int]  # (container id, host id, size), as in /proc/<pid>/uid_map
 
@@ -164,117 +162,23 @@ def _read_maps(path: str, kind: str) -> tuple[IdMap, ...]:
 
 
 def new_userns(uid_maps: Sequence[IdMap], gid_maps: Sequence[IdMap], *, net: bool = False) -> tuple[int, int | None]:
-    """A new user namespace with these maps (and a network namespace owned by it when ``net``).
+    """A new user namespace with these maps (and a network namespace owned by it when ``net``): fds
+    (``kobako.linux._userns``; it forks, so single-threaded callers only)."""
+    from kobako.linux import _userns
 
-    A child unshares them and waits; this process, privileged in the parent namespace, writes the
-    maps (the child could not map ids other than its own), opens the namespaces and lets it exit.
-    Returns CLOEXEC fds (user, network or None). Single-threaded callers only (it forks).
-    """
-    _libc.libc()
-    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    go_r, go_w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(ready_r)
-            os.close(go_w)
-            unshare(CloneFlag.CLONE_NEWUSER | (CloneFlag.CLONE_NEWNET if net else 0))
-            os.write(ready_w, b"1")
-            os.read(go_r, 1)
-            code = 0
-        except BaseException:  # noqa: BLE001 - the child must never unwind into the caller
-            pass
-        finally:
-            os._exit(code)
-    os.close(ready_w)
-    os.close(go_r)
-    fds: list[int] = []
     try:
-        if os.read(ready_r, 1) != b"1":
-            raise RuntimeFailure("could not create a user namespace (unshare failed)")
-        try:
-            _write(f"/proc/{pid}/uid_map", format_map(uid_maps))
-            _write(f"/proc/{pid}/gid_map", format_map(gid_maps))
-        except OSError as exc:
-            raise RuntimeFailure(f"writing the user namespace's id maps: {exc.strerror}") from None
-        fds.append(os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC))
-        if net:
-            fds.append(os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC))
-    except BaseException:
-        for fd in fds:
-            os.close(fd)
-        raise
-    finally:
-        os.close(ready_r)
-        os.close(go_w)  # the child reads EOF and exits
-        os.waitpid(pid, 0)
-    return fds[0], (fds[1] if net else None)
+        return _userns.new_userns(format_map(uid_maps), format_map(gid_maps), net)
+    except OSError as exc:
+        raise RuntimeFailure(f"creating the user namespace: {exc.strerror or exc}") from None
 
 
-def _write(path: str, data: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, data.encode())
-    finally:
-        os.close(fd)
+def helper_argv(path: str, uid_maps: Sequence[IdMap], gid_maps: Sequence[IdMap]) -> list[str]:
+    """The command kobakod runs to make a network namespace at ``path`` owned by a new user namespace
+    with these maps (a bare interpreter on ``kobako/linux/_userns.py``: no package imports)."""
+    from kobako.linux import _userns
+
+    def arg(maps: Sequence[IdMap]) -> str:
+        return ",".join(f"{c} {h} {n}" for c, h, n in maps)
+    return [sys.executable, "-I", "-S", _userns.__file__, "netns", path, arg(uid_maps), arg(gid_maps)]
 
 
-def pin_netns(path: str, uid_maps: Sequence[IdMap], gid_maps: Sequence[IdMap]) -> None:
-    """A network namespace owned by a new user namespace with these maps, pinned (bind mount) at
-    ``path``, which must not exist. The user namespace lives as long as the network namespace."""
-    from kobako.linux.flags import MountFlag
-    from kobako.linux.syscalls import mount
-
-    user_fd, net_fd = new_userns(uid_maps, gid_maps, net=True)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
-        os.close(fd)
-        try:
-            mount(f"/proc/self/fd/{net_fd}", path, None, MountFlag.MS_BIND)
-        except BaseException:
-            os.unlink(path)
-            raise
-    finally:
-        os.close(user_fd)
-        if net_fd is not None:
-            os.close(net_fd)
-
-
-def _parse_arg_maps(values: Sequence[str]) -> tuple[IdMap, ...]:
-    out = []
-    for v in values:
-        parts = v.split(":")
-        if len(parts) != 3 or not all(p.isdigit() for p in parts):
-            raise SystemExit(f"invalid map {v!r}: want CONTAINER:HOST:SIZE")
-        out.append((int(parts[0]), int(parts[1]), int(parts[2])))
-    return tuple(out)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m kobako.runtime.userns netns PATH --uid-map C:H:N --gid-map C:H:N``: kobakod (which has
-    threads, so cannot unshare a user namespace itself) makes a sandbox's network namespace this way."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="kobako.runtime.userns")
-    p.add_argument("what", choices=["netns"])
-    p.add_argument("path")
-    p.add_argument("--uid-map", action="append", default=[])
-    p.add_argument("--gid-map", action="append", default=[])
-    a = p.parse_args(argv)
-    uid_maps, gid_maps = _parse_arg_maps(a.uid_map), _parse_arg_maps(a.gid_map)
-    if not uid_maps or not gid_maps:
-        print("kobako.runtime.userns: --uid-map and --gid-map are required", file=sys.stderr)
-        return 2
-    try:
-        pin_netns(a.path, uid_maps, gid_maps)
-    except (OSError, RuntimeFailure) as exc:
-        print(f"kobako.runtime.userns: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
