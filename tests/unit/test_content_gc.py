@@ -236,3 +236,41 @@ def test_add_refuses_layers_collected_before_it(images: ImageStore) -> None:
     images.collect_garbage()  # nobody held the layer: it is gone
     with pytest.raises(NoSuchBlob):
         images.add(manifest, config)
+
+
+def test_a_collector_killed_mid_sweep_blocks_nothing_and_loses_nothing(images: ImageStore, tmp_path: Path) -> None:
+    """SIGKILL while holding the GC lock (mid-collection): the kernel drops the lock, the next
+    collection runs, every image is still whole and the garbage still goes."""
+    img, man, cfg = add_image(images, [layer({"keep": b"k"})], "k", "keep:1")
+    garbage = images.content.write(b"garbage for the next run")
+    code = (
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from kobako.content._lease import gc_lock\n"
+        f"with gc_lock(Path({str(images.content.root)!r}), exclusive=True):\n"
+        "    print('locked', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"locked\n"
+        blocked = threading.Event()
+
+        def try_commit() -> None:
+            with images.content.leased():  # needs the lock shared: waits for the "collector"
+                images.content.write(b"written after the crash")
+            blocked.set()
+
+        t = threading.Thread(target=try_commit)
+        t.start()
+        assert not blocked.wait(0.3)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    t.join(10)
+    assert blocked.is_set()
+    result = images.collect_garbage()
+    assert set(result.deleted) == {garbage, digest_of(b"written after the crash")}
+    assert {man, cfg} <= set(images.content.list()) and images.get("keep:1").id == img.id
