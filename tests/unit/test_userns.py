@@ -167,3 +167,18 @@ def test_mount_options_are_translated_to_host_ids() -> None:
     assert remap_mount_options(plain, uids, gids) is plain
     with pytest.raises(OSError, match="does not map"):
         remap_mount_options({"destination": "/t", "options": ["uid=70000"]}, uids, gids)
+
+
+def test_sandbox_helper_arguments_round_trip() -> None:
+    """kobakod's command line for the netns helper, and the helper's parsing of it."""
+    from kobako.linux import _userns as helper
+
+    argv = r.helper_argv("/run/x/netns/c1", ((0, 100000, 1000), (1000, 300000, 10)), ((0, 200000, 65536),))
+    assert argv[1:3] == ["-I", "-S"] and argv[3] == helper.__file__ and argv[4:6] == ["netns", "/run/x/netns/c1"]
+    assert helper._map_arg(argv[6]) == "0 100000 1000\n1000 300000 10\n"
+    assert helper._map_arg(argv[7]) == "0 200000 65536\n"
+    for bad in ("", "0 100000", "0 x 1", "0 1 2,3"):
+        with pytest.raises(ValueError):
+            helper._map_arg(bad)
+    assert helper.main(["netns", "/nonexistent/x", "0 1", "0 1 2"]) == 1
+    assert helper.main(["bogus"]) == 2
