@@ -201,7 +201,6 @@ class Shim:
             if console is not None:
                 console[0].close()
                 console[1].close()
-        _malloc_trim()
         sock_path = socket_path(self.exec_root, self.cfg.id)
         sock_path.unlink(missing_ok=True)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -831,16 +830,6 @@ def _waitpid(pid: int) -> None:
             return
         except InterruptedError:
             continue
-
-
-def _malloc_trim() -> None:
-    """Give the C heap's free pages back (glibc): set-up garbage must not stay resident for the container's life."""
-    from kobako.linux import _libc
-
-    try:
-        _libc.libc().malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def main(cfg: ShimConfig, ready_fd: int) -> int:
