@@ -187,3 +187,32 @@ def test_container_create_with_type_correct_odd_values(daemon: Daemon, target: d
     assert status < 500, f"{body!r} -> {status} {resp[:500]!r}"
     if status == 201:
         _remove(daemon, "containers", json.loads(resp)["Id"])
+
+
+QUERY_CASES = [
+    ("POST", "/containers/{cid}/stop", {"t": "abc"}), ("POST", "/containers/{cid}/restart", {"t": "1.5"}),
+    ("POST", "/containers/{cid}/kill", {"signal": "SIGFOO"}), ("POST", "/containers/{cid}/kill", {"signal": "99999"}),
+    ("POST", "/containers/{cid}/wait", {"condition": "bogus"}), ("POST", "/containers/{cid}/resize", {"h": "x", "w": "1"}),
+    ("GET", "/containers/{cid}/logs", {"stdout": "1", "tail": "abc"}), ("GET", "/containers/{cid}/logs", {"stdout": "1", "since": "yesterday"}),
+    ("GET", "/containers/{cid}/archive", {"path": "../../../etc/shadow\x00"}),
+    ("HEAD", "/containers/{cid}/archive", {"path": ""}), ("POST", "/exec/{exec}/resize", {"h": "-1", "w": "abc"}),
+    ("GET", "/images/json", {"filters": '{"dangling": ["maybe"]}'}), ("GET", "/images/json", {"filters": "[1]"}),
+    ("GET", "/events", {"since": "abc", "until": "1"}), ("GET", "/containers/{cid}/stats", {"stream": "0", "one-shot": "maybe"}),
+    ("POST", "/containers/prune", {"filters": '{"until": ["abc"]}'}), ("POST", "/images/prune", {"filters": '{"until": ["x"]}'}),
+    ("GET", "/networks", {"filters": '{"type": 7}'}), ("GET", "/volumes", {"filters": "{"}),
+    ("DELETE", "/containers/nonexistent-\u00fc", {"force": "1"}), ("GET", "/images/..%2f..%2fetc/json", {}),
+    ("GET", "/containers/{cid}/export", {"x": "\x00"}), ("POST", "/commit", {"container": "{cid}", "repo": "Bad Repo"}),
+    ("POST", "/commit", {"container": "{cid}", "changes": "BOGUS instruction"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "query"), QUERY_CASES)
+def test_odd_queries_never_give_5xx(daemon: Daemon, target: dict[str, str], method: str, path: str,
+                                    query: dict[str, str]) -> None:
+    def fill(text: str) -> str:
+        return text.replace("{cid}", target["cid"]).replace("{exec}", target["exec"])
+
+    path, query = fill(path), {k: fill(v) for k, v in query.items()}
+    status, _, data = daemon.client().request(method, path, query=query)
+    assert status < 500, f"{method} {path} {query} -> {status} {data[:300]!r}"
+    assert daemon.client().request("GET", "/_ping")[2] == b"OK"

@@ -14,7 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kobako.api._schema import CONTAINER_CREATE, CONTAINER_UPDATE, HOST_CONFIG, decode
+from kobako.api._schema import (
+    CONTAINER_CREATE, CONTAINER_UPDATE, EXEC_CONFIG, EXEC_START, HOST_CONFIG, NETWORK_CONNECT, NETWORK_CREATE,
+    NETWORK_DISCONNECT, VOLUME_CREATE, decode,
+)
 from kobako.api.httpstatus import status_for
 from kobako.api.request import Request
 from kobako.errors import InvalidArgument
@@ -54,7 +57,8 @@ def _typed_ok(value: Any, schema: Any) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.one_of(JSON, st.dictionaries(FIELDS, JSON, max_size=8)))
 def test_create_and_update_bodies_decode_typed_or_refuse(value: Any) -> None:
-    for schema in (CONTAINER_CREATE, CONTAINER_UPDATE):
+    for schema in (CONTAINER_CREATE, CONTAINER_UPDATE, EXEC_CONFIG, EXEC_START, NETWORK_CREATE, NETWORK_CONNECT,
+                   NETWORK_DISCONNECT, VOLUME_CREATE):
         try:
             out = decode(value, schema)
         except InvalidArgument as exc:

@@ -173,3 +173,24 @@ CONTAINER_CREATE: dict[str, Schema] = {
 }
 
 CONTAINER_UPDATE: dict[str, Schema] = {**RESOURCES, "RestartPolicy": HOST_CONFIG["RestartPolicy"]}
+
+EXEC_CONFIG: dict[str, Schema] = {
+    "AttachStdin": "bool", "AttachStdout": "bool", "AttachStderr": "bool", "ConsoleSize": ("list", "int"),
+    "DetachKeys": "str", "Tty": "bool", "Env": _STRS, "Cmd": "strslice", "Privileged": "bool", "User": "str",
+    "WorkingDir": "str",
+}
+
+EXEC_START: dict[str, Schema] = {"Detach": "bool", "Tty": "bool", "ConsoleSize": ("list", "int")}
+
+NETWORK_CREATE: dict[str, Schema] = {
+    "Name": "str", "CheckDuplicate": "bool", "Driver": "str", "Scope": "str", "Internal": "bool",
+    "Attachable": "bool", "Ingress": "bool", "ConfigOnly": "bool", "ConfigFrom": {"Network": "str"},
+    "IPAM": {"Driver": "str", "Options": _STRMAP,
+             "Config": ("list", {"Subnet": "str", "IPRange": "str", "Gateway": "str", "AuxiliaryAddresses": _STRMAP})},
+    "EnableIPv4": "bool", "EnableIPv6": "bool", "Options": _STRMAP, "Labels": _STRMAP,
+}
+
+NETWORK_CONNECT: dict[str, Schema] = {"Container": "str", "EndpointConfig": ENDPOINT_SETTINGS}
+NETWORK_DISCONNECT: dict[str, Schema] = {"Container": "str", "Force": "bool"}
+VOLUME_CREATE: dict[str, Schema] = {"Name": "str", "Driver": "str", "DriverOpts": _STRMAP, "Labels": _STRMAP,
+                                    "ClusterVolumeSpec": "any"}

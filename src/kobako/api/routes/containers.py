@@ -86,13 +86,11 @@ def add_container_routes(router: Router, containers: Any,
         return Response(status=204)
 
     async def container_stop(req: Request) -> Response:
-        t = req.q("t")
-        await containers.stop(req.params["id"], int(t) if t not in (None, "") else None, req.q("signal"))
+        await containers.stop(req.params["id"], req.qint("t"), req.q("signal"))
         return Response(status=204)
 
     async def container_restart(req: Request) -> Response:
-        t = req.q("t")
-        await containers.restart(req.params["id"], int(t) if t not in (None, "") else None, req.q("signal"))
+        await containers.restart(req.params["id"], req.qint("t"), req.q("signal"))
         return Response(status=204)
 
     async def container_pause(req: Request) -> Response:
@@ -117,6 +115,8 @@ def add_container_routes(router: Router, containers: Any,
     async def container_wait(req: Request) -> StreamResponse:
         cid = req.params["id"]
         containers.get(cid)  # 404 before the headers go out
+        if req.q("condition") not in (None, "", "not-running", "next-exit", "removed"):  # 400 before them too
+            raise InvalidArgument(f"invalid condition: \"{req.q('condition')}\"")
 
         async def body() -> AsyncIterator[bytes]:
             result = await containers.wait(cid, req.q("condition") or "not-running")

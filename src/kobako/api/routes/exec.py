@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kobako.api._schema import EXEC_CONFIG, EXEC_START, decode
 from kobako.api.request import Request
 from kobako.api.response import Hijack, Response, json_response
 from kobako.api.router import Router
@@ -14,11 +15,11 @@ MUX = "application/vnd.docker.multiplexed-stream"
 
 def add_exec_routes(router: Router, execs: Any) -> None:
     async def container_exec(req: Request) -> Response:
-        return json_response(await execs.create(req.params["id"], req.json()), status=201)
+        return json_response(await execs.create(req.params["id"], decode(req.json(), EXEC_CONFIG)), status=201)
 
     async def exec_start(req: Request) -> Response | Hijack:
         eid = req.params["id"]
-        body = req.json_or_none() or {}
+        body = decode(req.json_or_none() or {}, EXEC_START)
         rec = execs.check_startable(eid)  # 404/409 before the connection is taken over
         if body.get("Detach"):
             await execs.start(eid, detach=True, console_size=body.get("ConsoleSize"))

@@ -17,6 +17,8 @@ def _path(req: Request) -> str:
     path = req.q("path")
     if not path:
         raise InvalidArgument("bad parameter: path cannot be empty")
+    if "\x00" in path:
+        raise InvalidArgument("bad parameter: path contains a NUL byte")
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kobako.api._schema import NETWORK_CONNECT, NETWORK_CREATE, NETWORK_DISCONNECT, decode
 from kobako.api.request import Request
 from kobako.api.response import Response, json_response
 from kobako.api.router import Router
@@ -18,18 +19,18 @@ def add_network_routes(router: Router, networks: Any) -> None:
         return json_response(networks.inspect(req.params["id"]))
 
     async def network_create(req: Request) -> Response:
-        return json_response(await networks.create(req.json()), status=201)
+        return json_response(await networks.create(decode(req.json(), NETWORK_CREATE)), status=201)
 
     async def network_delete(req: Request) -> Response:
         await networks.remove(req.params["id"])
         return Response(status=204)
 
     async def network_connect(req: Request) -> Response:
-        await networks.connect(req.params["id"], req.json() or {})
+        await networks.connect(req.params["id"], decode(req.json() or {}, NETWORK_CONNECT))
         return Response(status=200)
 
     async def network_disconnect(req: Request) -> Response:
-        await networks.disconnect(req.params["id"], req.json() or {})
+        await networks.disconnect(req.params["id"], decode(req.json() or {}, NETWORK_DISCONNECT))
         return Response(status=200)
 
     async def network_prune(req: Request) -> Response:

@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+from kobako.api._schema import VOLUME_CREATE, decode
 from kobako.api.request import Request
 from kobako.api.response import Response, json_response
 from kobako.api.router import Router
@@ -17,7 +18,7 @@ def add_volume_routes(router: Router, volumes: Any) -> None:
         return json_response(volumes.list(parse_filters(req)))
 
     async def volume_create(req: Request) -> Response:
-        return json_response(await volumes.create(req.json_or_none() or {}), status=201)
+        return json_response(await volumes.create(decode(req.json_or_none() or {}, VOLUME_CREATE)), status=201)
 
     async def volume_inspect(req: Request) -> Response:
         size = req.qbool("size")  # only the size walks the disk

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from kobako.errors import InvalidArgument
+
 from ._record import parse_rfc3339
 
 STREAMS = {"stdout": 1, "stderr": 2}
@@ -28,7 +30,11 @@ def parse_since(value: str | None) -> float:
     try:
         return float(value)
     except ValueError:
+        pass
+    try:
         return parse_rfc3339(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid time {value!r}: want unix seconds or RFC 3339") from None
 
 
 class LogOptions:
