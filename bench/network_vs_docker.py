@@ -3,7 +3,7 @@
 
 Run as root from the checkout:
 
-    /work/main/.venv/bin/python bench/network_vs_docker.py [--mib 2048] [--runs 7] [--conns 300]
+    /work/main/.venv/bin/python bench/network_vs_docker.py [--mib 1024] [--runs 11] [--conns 300]
 
 Both engines get a private daemon with networking (bench/_engines.py, session tag ``-net``, so it can run
 beside the other benches) and the identical busybox rootfs as ``busybox:bench``:
@@ -133,6 +133,33 @@ def proxy_cpu(e: Engine, port: int) -> float:
     return total
 
 
+def cgroup_cpu_file(e: Engine, name: str) -> Path | None:
+    """The file holding the CPU time of container ``name``'s cgroup (both engines put a container in
+    <cgroup-parent>/<id>): cpuacct.usage (v1, ns) or cpu.stat (v2, usage_usec)."""
+    status, body = api(e.sock, "GET", f"/containers/{name}/json")
+    if status != 200:
+        raise RuntimeError(f"{e.name}: inspect {name} answered {status}: {body}")
+    parent = e.cgroup.strip("/")  # type: ignore[attr-defined]
+    for f in (Path("/sys/fs/cgroup/cpuacct") / parent / body["Id"] / "cpuacct.usage",
+              Path("/sys/fs/cgroup/cpu,cpuacct") / parent / body["Id"] / "cpuacct.usage",
+              Path("/sys/fs/cgroup") / parent / body["Id"] / "cpu.stat"):
+        if f.exists():
+            return f
+    return None
+
+
+def cgroup_cpu(files: list[Path]) -> float:
+    """CPU seconds used so far by these containers' cgroups."""
+    total = 0.0
+    for f in files:
+        text = f.read_text()
+        if f.name == "cpu.stat":
+            total += int(text.split("usage_usec", 1)[1].split()[0]) / 1e6
+        else:
+            total += int(text) / 1e9
+    return total
+
+
 # -- container to container ----------------------------------------------------------------------
 def c2c_once(e: Engine, mib: int) -> float:
     script = (f"a=$({NOW}); nc sink {PORT} -e dd if=/dev/zero bs=1M count={mib} 2>/dev/null; rc=$?; "
@@ -232,8 +259,8 @@ def fmt(xs: dict[str, float]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--mib", type=int, default=2048, help="payload per transfer, MiB (default 2048)")
-    ap.add_argument("--runs", type=int, default=7, help="timed transfers per engine and path (default 7)")
+    ap.add_argument("--mib", type=int, default=1024, help="payload per transfer, MiB (default 1024)")
+    ap.add_argument("--runs", type=int, default=11, help="timed transfers per engine and path (default 11)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed transfers first (default 1)")
     ap.add_argument("--conns", type=int, default=300, help="short connections per engine and round (default 300)")
     ap.add_argument("--rounds", type=int, default=3, help="latency rounds, order alternating (default 3)")
@@ -267,6 +294,10 @@ def main() -> int:
             log(f"{e.name}: networks and servers")
             ports[e.name] = setup(e)
         res = {e.name: {"published": [], "direct": [], "c2c": [], "latency": []} for e in engines}
+        # CPU seconds per GiB moved: the containers' cgroups (plus docker-proxy for the published port)
+        cpu: dict[str, dict[str, list[float]]] = {e.name: {"published": [], "c2c": []} for e in engines}
+        cg = {e.name: {"published": cgroup_cpu_file(e, "pubsink"),
+                       "c2c": [cgroup_cpu_file(e, "source"), cgroup_cpu_file(e, "sink")]} for e in engines}
         for e in engines:
             p = ports[e.name]
             wait_ready(lambda: http_get(p["web"]), f"{e.name} web")
@@ -276,11 +307,14 @@ def main() -> int:
         log(f"published port: {args.warmup} warm-up + {args.runs} transfers of {args.mib} MiB each, interleaved")
         for i in range(args.warmup + args.runs):
             for e in (engines if i % 2 == 0 else engines[::-1]):
-                c0 = proxy_cpu(e, ports[e.name]["pub"])
+                files = [f for f in [cg[e.name]["published"]] if f is not None]
+                c0, g0 = proxy_cpu(e, ports[e.name]["pub"]), cgroup_cpu(files)
                 dt = send_payload(ports[e.name]["pub"], nbytes)
-                c1 = proxy_cpu(e, ports[e.name]["pub"])
+                c1, g1 = proxy_cpu(e, ports[e.name]["pub"]), cgroup_cpu(files)
                 if i >= args.warmup:
                     res[e.name]["published"].append(nbytes / dt / 1e6)
+                    if files:
+                        cpu[e.name]["published"].append((g1 - g0 + c1 - c0) / (nbytes / 2**30))
                     if e.name == "docker":
                         proxy.append((c1 - c0) / dt)
         log(f"reference: {args.runs} transfers from the host straight to each server's container address")
@@ -291,9 +325,14 @@ def main() -> int:
         log(f"container to container: {args.warmup} warm-up + {args.runs} transfers of {args.mib} MiB each")
         for i in range(args.warmup + args.runs):
             for e in (engines if i % 2 == 0 else engines[::-1]):
+                files = [f for f in cg[e.name]["c2c"] if f is not None]
+                g0 = cgroup_cpu(files)
                 dt = c2c_once(e, args.mib)
+                g1 = cgroup_cpu(files)
                 if i >= args.warmup:
                     res[e.name]["c2c"].append(nbytes / dt / 1e6)
+                    if len(files) == 2:
+                        cpu[e.name]["c2c"].append((g1 - g0) / (nbytes / 2**30))
         log(f"latency: {args.rounds} rounds of {args.conns} connections each")
         for r in range(args.rounds):
             for e in (engines if r % 2 == 0 else engines[::-1]):
@@ -324,8 +363,13 @@ def main() -> int:
                      for e in res},
         "latency_s": {e: {**st[e]["latency"], "p90": p90[e]} for e in res},
         "docker_proxy_cpu_per_s": stats(proxy) if proxy else {},
+        "cpu_s_per_gib": {e: {k: {"samples": x, **stats(x)} for k, x in mm.items() if x} for e, mm in cpu.items()},
         "ratio_published": ratio(st["kobako"]["published"]["median"], st["docker"]["published"]["median"]),
         "ratio_c2c": ratio(st["kobako"]["c2c"]["median"], st["docker"]["c2c"]["median"]),
+        # each run measures both engines back to back: the ratio within a run is less exposed to the
+        # machine's load changing between runs
+        "paired_ratios": {k: stats([a / b for a, b in zip(res["kobako"][k], res["docker"][k])])
+                          for k in ("published", "direct", "c2c")},
         "server_checks": checks, "host_restored": session.restored, "leftovers": left,
     }
     out = save_result("network_vs_docker", s.stamp, result)
@@ -333,21 +377,28 @@ def main() -> int:
     print(header(s.stamp, m, v))
     print(f"{args.mib} MiB per transfer, {args.runs} runs each after {args.warmup} warm-up; "
           f"MB/s median (min-max)")
-    print(f"{'path':<40}{'kobako':>22}{'docker':>22}{'ratio':>8}")
+    print(f"{'path':<36}{'kobako':>22}{'docker':>22}{'ratio':>7}   paired ratios, median (min-max)")
     for k, label in (("published", "published port, loopback client"), ("c2c", "container to container"),
                      ("direct", "(ref.) host to container address")):
         r = ratio(st["kobako"][k]["median"], st["docker"][k]["median"])
-        print(f"{label:<40}{fmt(st['kobako'][k]):>22}{fmt(st['docker'][k]):>22}{r:>8.2f}")
+        pr = result["paired_ratios"][k]
+        print(f"{label:<36}{fmt(st['kobako'][k]):>22}{fmt(st['docker'][k]):>22}{r:>7.2f}   "
+              f"{pr['median']:.2f} ({pr['min']:.2f}-{pr['max']:.2f})")
     if proxy:
         print(f"docker-proxy CPU during docker's published-port transfers: {stats(proxy)['median']:.2f} "
               "CPU-seconds per second (median)")
+    for k, label in (("published", "server container (+ docker-proxy)"), ("c2c", "both containers")):
+        if cpu["kobako"][k] and cpu["docker"][k]:
+            print(f"CPU seconds per GiB, {k}, {label}: kobako {stats(cpu['kobako'][k])['median']:.3f}, "
+                  f"docker {stats(cpu['docker'][k])['median']:.3f} (median)")
     k, d = st["kobako"]["latency"], st["docker"]["latency"]
     print(f"published-port HTTP request on a new connection ({args.rounds}x{args.conns}): median "
           f"kobako {k['median'] * 1e3:.3f} ms, docker {d['median'] * 1e3:.3f} ms; p90 kobako "
           f"{p90['kobako'] * 1e3:.3f} ms, docker {p90['docker'] * 1e3:.3f} ms")
     for name in ("published", "c2c"):
         verdict = "meets" if result[f"ratio_{name}"] >= 1 else "misses"
-        print(f"{name}: kobako/docker = {result[f'ratio_{name}']:.2f} ({verdict} the goal of >= 1)")
+        print(f"{name}: kobako/docker = {result[f'ratio_{name}']:.2f} ({verdict} the goal of >= 1), "
+              f"paired {result['paired_ratios'][name]['median']:.2f}")
     print(f"results: {out}")
     if left:
         print("LEFT BEHIND:\n  " + "\n  ".join(left), file=sys.stderr)
