@@ -264,3 +264,31 @@ def test_build_run_steps_are_remapped_and_layers_keep_container_ids(remapped: Da
         assert out[1:3] == ["1000:1000", "0:0"]       # and its layer holds the container's ids
     finally:
         d.kobako("rmi", "ux-built:1", check=False)
+
+
+def test_live_restore_and_restart_keep_the_remapping(remapped: Daemon) -> None:
+    """A remapped container outlives kobakod (its user namespace lives with its network namespace), and
+    a restart gives it a new one with the same maps."""
+    d = remapped
+    d.kobako("run", "-d", "--name", "ux-lr", "busybox", "sleep", "300")
+    try:
+        pid = _inspect(d, "ux-lr")["State"]["Pid"]
+        d.stop()
+        env = {k: os.environ.get(k) for k in ("KOBAKO_SUBUID_FILE", "KOBAKO_SUBGID_FILE")}
+        os.environ["KOBAKO_SUBUID_FILE"] = str(d.base.parent / "subid" / "subuid")
+        os.environ["KOBAKO_SUBGID_FILE"] = str(d.base.parent / "subid" / "subgid")
+        try:
+            d.start()
+        finally:
+            for k, v in env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        assert _inspect(d, "ux-lr")["State"]["Pid"] == pid
+        assert _map(d.kobako("exec", "ux-lr", "cat", "/proc/self/uid_map").stdout.decode()) == [[0, HOST_UID, SIZE]]
+        d.kobako("restart", "-t", "1", "ux-lr")
+        assert _inspect(d, "ux-lr")["State"]["Pid"] != pid
+        assert _map(d.kobako("exec", "ux-lr", "cat", "/proc/self/uid_map").stdout.decode()) == [[0, HOST_UID, SIZE]]
+    finally:
+        d.kobako("rm", "-f", "ux-lr", check=False)
