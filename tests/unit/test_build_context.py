@@ -332,6 +332,9 @@ def test_add_archive_to_a_deep_new_directory_writes_its_parents(tmp_path: Path) 
         info = tarfile.TarInfo("f")
         info.size = 1
         tf.addfile(info, io.BytesIO(b"1"))
+        cont = tarfile.TarInfo("g")  # a contiguous file ("7"): a regular file to every reader
+        cont.type, cont.size = tarfile.CONTTYPE, 2
+        tf.addfile(cont, io.BytesIO(b"77"))
     arch = inner.getvalue()
     df = b"FROM scratch\nADD a.tar /deep/er/\n"
     body = (header("Dockerfile", mode=0o644, size=len(df)) + df + padding(len(df))
@@ -344,4 +347,5 @@ def test_add_archive_to_a_deep_new_directory_writes_its_parents(tmp_path: Path) 
         tree.close()
     with content.open(image.manifest["layers"][0]["digest"]) as blob, tarfile.open(fileobj=blob, mode="r:gz") as tf:
         names = [m.name for m in tf]
-    assert names == ["deep", "deep/er", "deep/er/f"]
+        assert tf.extractfile("deep/er/g").read() == b"77"  # type: ignore[union-attr]
+    assert names == ["deep", "deep/er", "deep/er/f", "deep/er/g"]

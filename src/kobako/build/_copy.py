@@ -213,7 +213,7 @@ class LayerWriter:
     def add(self, info: tarfile.TarInfo, data: IO[bytes] | None = None) -> None:
         """A member given as a ``TarInfo`` (ADD of a local archive)."""
         self.entry(info.name.rstrip("/"), mode=info.mode, owner=Owner(info.uid, info.gid), mtime=int(info.mtime),
-                   typeflag=info.type if info.type != tarfile.AREGTYPE else tarfmt.REGTYPE,
+                   typeflag=tarfmt.REGTYPE if info.isreg() else info.type,  # "\0", "7", sparse: plain files
                    size=info.size if info.isreg() else 0, linkname=info.linkname, data=data,
                    devmajor=info.devmajor, devminor=info.devminor)
 
