@@ -8,8 +8,6 @@ stdlib-only ``kobako.build.dockerignore`` without importing the builder.
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False  # not `typing`: the CLI imports this package on every `kobako build`
 if TYPE_CHECKING:
     from typing import Any
@@ -36,6 +34,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'kobako.build' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -7,11 +7,11 @@ stream under a private name. ``-`` reads a tar or a bare Dockerfile from stdin.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from kobako.cli.main import CommandError
+from kobako.client import _jsonc as json  # `json` imports `re`: milliseconds of every build
 
 TYPE_CHECKING = False  # argparse and typing are not imported for annotations: start-up time
 if TYPE_CHECKING:
