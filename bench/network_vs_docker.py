@@ -49,6 +49,7 @@ import argparse
 import ipaddress
 import re
 import socket
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -322,6 +323,17 @@ def main() -> int:
             for e in (engines if i % 2 == 0 else engines[::-1]):
                 dt = send_payload(PORT, nbytes, ports[e.name]["ip"])
                 res[e.name]["direct"].append(nbytes / dt / 1e6)
+        # the containers' CPU for one exec and an empty transfer (runc's or kobako's exec set-up, nc, dd):
+        # subtracted from each transfer's, so CPU per GiB counts the bytes only
+        base: dict[str, float] = {}
+        for e in engines:
+            files = [f for f in cg[e.name]["c2c"] if f is not None]
+            spent = []
+            for _ in range(3):
+                g0 = cgroup_cpu(files)
+                c2c_once(e, 0)
+                spent.append(cgroup_cpu(files) - g0)
+            base[e.name] = statistics.median(spent)
         log(f"container to container: {args.warmup} warm-up + {args.runs} transfers of {args.mib} MiB each")
         for i in range(args.warmup + args.runs):
             for e in (engines if i % 2 == 0 else engines[::-1]):
@@ -332,7 +344,7 @@ def main() -> int:
                 if i >= args.warmup:
                     res[e.name]["c2c"].append(nbytes / dt / 1e6)
                     if len(files) == 2:
-                        cpu[e.name]["c2c"].append((g1 - g0) / (nbytes / 2**30))
+                        cpu[e.name]["c2c"].append((g1 - g0 - base[e.name]) / (nbytes / 2**30))
         log(f"latency: {args.rounds} rounds of {args.conns} connections each")
         for r in range(args.rounds):
             for e in (engines if r % 2 == 0 else engines[::-1]):
@@ -363,6 +375,7 @@ def main() -> int:
                      for e in res},
         "latency_s": {e: {**st[e]["latency"], "p90": p90[e]} for e in res},
         "docker_proxy_cpu_per_s": stats(proxy) if proxy else {},
+        "c2c_exec_cpu_s": base,
         "cpu_s_per_gib": {e: {k: {"samples": x, **stats(x)} for k, x in mm.items() if x} for e, mm in cpu.items()},
         "ratio_published": ratio(st["kobako"]["published"]["median"], st["docker"]["published"]["median"]),
         "ratio_c2c": ratio(st["kobako"]["c2c"]["median"], st["docker"]["c2c"]["median"]),
@@ -387,7 +400,8 @@ def main() -> int:
     if proxy:
         print(f"docker-proxy CPU during docker's published-port transfers: {stats(proxy)['median']:.2f} "
               "CPU-seconds per second (median)")
-    for k, label in (("published", "server container (+ docker-proxy)"), ("c2c", "both containers")):
+    for k, label in (("published", "server container (+ docker-proxy)"),
+                     ("c2c", "both containers, less an empty transfer's")):
         if cpu["kobako"][k] and cpu["docker"][k]:
             print(f"CPU seconds per GiB, {k}, {label}: kobako {stats(cpu['kobako'][k])['median']:.3f}, "
                   f"docker {stats(cpu['docker'][k])['median']:.3f} (median)")
