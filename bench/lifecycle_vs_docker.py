@@ -114,7 +114,8 @@ def api_interleaved(engines: list[Engine], warmup: int, runs: int, fn: Any) -> d
     return res
 
 
-ROLLUP = {"Rss": "rss", "Pss": "pss", "Pss_Anon": "pss_anon", "Pss_File": "pss_file", "Private_Dirty": "private_dirty"}
+ROLLUP = {"Rss": "rss", "Pss": "pss", "Pss_Anon": "pss_anon", "Pss_File": "pss_file",
+          "Private_Dirty": "private_dirty"}
 
 
 def rollup(pid: int) -> dict[str, int]:
@@ -276,13 +277,16 @@ def main() -> int:
         print(f"{label:<44}{k:>12}{d:>12}{q:>8.2f}{mark}")
     for name in ("kobako", "docker"):
         b, a = mem_before[name], mem_after[name]
-        parts = ", ".join(f"{d} {b['daemons'].get(d, {}).get('pss', 0) / 1024:.1f}->{a['daemons'][d]['pss'] / 1024:.1f}"
-                          f" (anon {b['daemons'].get(d, {}).get('pss_anon', 0) / 1024:.1f}->"
-                          f"{a['daemons'][d]['pss_anon'] / 1024:.1f})" for d in a["daemons"])
-        k = max(a["shims"], 1)
+
+        def mib(which: dict[str, Any], d: str, key: str) -> str:
+            return f"{which['daemons'].get(d, {}).get(key, 0) / 1024:.1f}"
+
+        parts = ", ".join(f"{d} {mib(b, d, 'pss')}->{mib(a, d, 'pss')} (anon {mib(b, d, 'pss_anon')}->"
+                          f"{mib(a, d, 'pss_anon')})" for d in a["daemons"])
+        k = max(a["shims"], 1) * 1024
         print(f"  {name} PSS MiB: {parts}, {a['shims']} shims {a['shims_pss_kib'] / 1024:.1f} "
-              f"(RSS {a['shims_rss_kib'] / 1024:.1f}); per shim PSS {a['shims_pss_kib'] / k / 1024:.2f}, "
-              f"anon {a['shims_pss_anon_kib'] / k / 1024:.2f}, private dirty {a['shims_private_dirty_kib'] / k / 1024:.2f}")
+              f"(RSS {a['shims_rss_kib'] / 1024:.1f}); per shim PSS {a['shims_pss_kib'] / k:.2f}, "
+              f"anon {a['shims_pss_anon_kib'] / k:.2f}, private dirty {a['shims_private_dirty_kib'] / k:.2f}")
     print(f"results: {out}")
     return 0
 

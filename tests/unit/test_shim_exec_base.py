@@ -23,7 +23,8 @@ def _bundle(tmp_path: Path, process: dict, **extra: object) -> str:
 
 
 def _request(tmp_path: Path, **process: object) -> ExecSpec:
-    shim = Shim(ShimConfig(id="c" * 64, bundle=str(tmp_path), exec_root=str(tmp_path), log_path="/dev/null"), -1)
+    cfg = ShimConfig(id="c" * 64, bundle=str(tmp_path), exec_root=str(tmp_path), log_path="/dev/null")
+    shim = Shim(cfg, -1)
     try:
         return shim._exec_spec({"process": process})
     finally:
@@ -33,7 +34,7 @@ def _request(tmp_path: Path, **process: object) -> ExecSpec:
 def test_env_is_the_container_s_then_the_request_s_replacing_in_place(tmp_path: Path) -> None:
     bundle = _bundle(tmp_path, {"env": ["PATH=/bin", "A=1", "B=2"], "cwd": "/srv"})
     spec = _ExecBase(bundle)(_request(tmp_path, args=["sh"], env=["A=9", "C=3", "NOEQUALS"]))
-    # a replaced variable moves to the end, as Docker's ReplaceOrAppendEnvValues; entries without '=' are dropped
+    # a replaced variable moves to the end (Docker's ReplaceOrAppendEnvValues); no '=': dropped
     assert spec.env == ["PATH=/bin", "B=2", "A=9", "C=3"]
     assert spec.cwd == "/srv"
     assert spec.args == ["sh"]
@@ -62,7 +63,8 @@ def test_confinement_comes_from_the_container(tmp_path: Path) -> None:
     rlimits = [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]
     bundle = _bundle(tmp_path, {"capabilities": caps, "rlimits": rlimits, "noNewPrivileges": True},
                      linux={"seccomp": SECCOMP})
-    spec = _ExecBase(bundle)(_request(tmp_path, args=["true"], cwd="/tmp", privileged=True, console_size=[24, 80]))
+    request = _request(tmp_path, args=["true"], cwd="/tmp", privileged=True, console_size=[24, 80])
+    spec = _ExecBase(bundle)(request)
     assert spec.capabilities == caps
     assert list(spec.rlimits) == rlimits
     assert spec.no_new_privileges is True

@@ -784,7 +784,8 @@ class _ExecBase:
         )
 
 
-def _creator(cfg: ShimConfig, stdio: tuple[int, int, int], console_fd: int | None, sock: socket.socket) -> None:
+def _creator(cfg: ShimConfig, stdio: tuple[int, int, int], console_fd: int | None,
+             sock: socket.socket) -> None:
     """The shim's short-lived child: reads the bundle, creates the container and hands its init over.
 
     Everything container creation allocates or dirties (the config with its seccomp profile, the
@@ -806,9 +807,11 @@ def _creator(cfg: ShimConfig, stdio: tuple[int, int, int], console_fd: int | Non
                 spec.setdefault("process", {})["consoleSize"] = {"height": h, "width": w}
             proc = runtime.create(spec, bundle=Path(cfg.bundle), rootfs_mounts=cfg.rootfs_mounts, stdio=stdio,
                                   cgroup_root=Path(cfg.cgroup_root), console_socket=console_fd)
+        except RuntimeFailure as exc:
+            sock.send(json.dumps(exc.to_json()).encode())
+            return
         except KobakoError as exc:
-            err = exc.to_json() if isinstance(exc, RuntimeFailure) else {"kind": "Runtime", "message": str(exc)}
-            sock.send(json.dumps(err).encode())
+            sock.send(json.dumps({"kind": "Runtime", "message": str(exc)}).encode())
             return
         except Exception as exc:  # noqa: BLE001 - reported to kobakod, which shows it to the user
             sock.send(json.dumps({"kind": "Runtime", "message": f"shim: {exc}"}).encode())
