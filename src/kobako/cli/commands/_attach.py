@@ -5,9 +5,9 @@ The daemon detaches when it sees the detach sequence on a tty's stdin (as docker
 client can detach; this side only watches the bytes it sends, to know that the stream ended
 because the user detached (exit 0, the process keeps running) rather than because it exited.
 
-``exec C true`` comes through here on the CLI's fast path: ``signal`` (an ``IntEnum`` module),
-``threading``, ``termios`` and ``os`` are imported only by the parts that need them (stdin, a tty, signal
-proxying).
+``exec C true`` and ``run`` come through here on the CLI's fast path: ``threading``, ``termios`` and
+``os`` are imported only by the parts that need them (stdin, a tty), and signals are handled through
+``_signal`` (the ``signal`` module builds ``IntEnum``s of every signal when imported).
 """
 
 from __future__ import annotations
@@ -150,10 +150,10 @@ class Terminal:
             self._old = termios.tcgetattr(0)
             tty.setraw(0)
         if self.resize is not None and terminal_size() is not None:
-            import signal
+            import _signal
 
             self._send_size()
-            self._old_handler = signal.signal(signal.SIGWINCH, lambda *_: self._send_size())
+            self._old_handler = _signal.signal(_signal.SIGWINCH, lambda *_: self._send_size())
         return self
 
     def _send_size(self) -> None:
@@ -167,9 +167,9 @@ class Terminal:
 
     def __exit__(self, *exc: object) -> None:
         if self._old_handler is not None:
-            import signal
+            import _signal
 
-            signal.signal(signal.SIGWINCH, self._old_handler)
+            _signal.signal(_signal.SIGWINCH, self._old_handler)
         if self._old is not None:
             import termios
 
@@ -178,22 +178,22 @@ class Terminal:
 
 def proxy_signals(kill: Callable[[str], None]) -> Callable[[], None]:
     """Forward the usual signals to the container (``--sig-proxy``); returns the undo function."""
-    import signal
+    import _signal
 
     old: dict[int, Any] = {}
+    names = {getattr(_signal, name): name for name in PROXIED_SIGNALS}
 
     def handler(signo: int, _frame: object) -> None:
         try:
-            kill(signal.Signals(signo).name)
+            kill(names[signo])
         except Exception:  # noqa: BLE001 - the container may be gone already
             pass
 
-    for name in PROXIED_SIGNALS:
-        sig = getattr(signal, name)
-        old[sig] = signal.signal(sig, handler)
+    for sig in names:
+        old[sig] = _signal.signal(sig, handler)
 
     def undo() -> None:
         for sig, h in old.items():
-            signal.signal(sig, h)
+            _signal.signal(sig, h)
 
     return undo
