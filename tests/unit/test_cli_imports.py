@@ -77,12 +77,13 @@ class FakeDaemon:
                 f.read(length)
                 path = target.split("?")[0]
                 self.requests.append(f"{method} {path}")
-                if path.endswith("/start"):
+                if path.endswith("/start") and "/exec/" in path:
                     frame = b"\x01\x00\x00\x00\x00\x00\x00\x03hi\n"
                     conn.sendall(b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.multiplexed-stream"
                                  b"\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n" + frame)
                     return
-                body = {"/containers/json": b'[{"Id": "0123456789abcdef0123", "Image": "busybox", "Names": ["/c0"],'
+                body = {"/containers/create": b'{"Id": "abc", "Warnings": []}',
+                        "/containers/json": b'[{"Id": "0123456789abcdef0123", "Image": "busybox", "Names": ["/c0"],'
                                             b' "Command": "sleep 1", "Created": 0, "State": "running",'
                                             b' "Status": "Up 1 second"}]',
                         "/exec": b'{"Id": "e1"}', "/json": b'{"ExitCode": 0, "Running": false}'}
@@ -142,6 +143,21 @@ def test_ps_and_exec_stay_lean(launcher: Path, tmp_path: Path) -> None:
                                         "GET /v1.50/exec/e1/json"]
         leaked = sorted(m for m in HEAVY if m in mods)
         assert not leaked, f"kobako exec imported {leaked}"
+    finally:
+        daemon.close()
+
+
+def test_run_detached_stays_lean(launcher: Path, tmp_path: Path) -> None:
+    sock = tmp_path / "d.sock"
+    daemon = FakeDaemon(sock)
+    try:
+        res, mods = _modules_after(launcher, tmp_path, "run", "-d", "--rm", "-e", "A=1", "busybox", "sh", "-c", "x",
+                                   host=f"unix://{sock}")
+        assert res.returncode == 0, res.stderr
+        assert res.stdout == "abc\n"
+        assert daemon.requests[-2:] == ["POST /v1.50/containers/create", "POST /v1.50/containers/abc/start"]
+        leaked = sorted(m for m in HEAVY if m in mods and m != "os")  # os: run checks for a tty
+        assert not leaked, f"kobako run -d imported {leaked}"
     finally:
         daemon.close()
 
