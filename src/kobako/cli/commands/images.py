@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from kobako.cli import _args
 from kobako.cli._format import format_rows, human_duration, human_size
+from kobako.client._jsonc import dumps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def run(args: _args.Namespace, client: Any) -> int:
         filters.setdefault("reference", []).append(args.reference)
     query: dict[str, Any] = {"all": int(args.all)}
     if filters:
-        query["filters"] = json.dumps(filters)
+        query["filters"] = dumps(filters)
     images = client.json("GET", "/images/json", query=query)
     if args.quiet:
         seen = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from kobako.cli import _args
@@ -47,5 +46,7 @@ def run(args: _args.Namespace, client: Any) -> int:
         for obj in found:
             print(render(args.format, obj))
     else:
+        import json  # indent: not what client._jsonc does
+
         print(json.dumps(found, indent=4))
     return 1 if failed else 0

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from kobako.cli import _args
 from kobako.cli.commands._multi import for_each
+from kobako.client._jsonc import loads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,6 +18,6 @@ def configure(p: _args.ArgumentParser) -> None:
 def run(args: _args.Namespace, client: Any) -> int:
     def wait(c: str) -> None:
         body = b"".join(client.stream("POST", f"/containers/{c}/wait"))
-        print(json.loads(body)["StatusCode"])
+        print(loads(body)["StatusCode"])
 
     return for_each(args.containers, wait, echo=False)
