@@ -263,7 +263,7 @@ def nft_tables() -> set[str]:
 
 def iptables_rules(table: str) -> list[str]:
     """A table's chains (``:NAME POLICY``) and rules (``-A ...``) as iptables-save prints them, no counters.
-    (iptables-save of a table that does not exist prints nothing and does not create it.)"""
+    (For a table that does not exist, iptables-save prints its built-in chains and does not create it.)"""
     out = run(["iptables-save", "-t", table], check=False).stdout.decode()
     lines = []
     for line in out.splitlines():
