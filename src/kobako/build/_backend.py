@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from kobako.images import Image, ImageStore
 
 _BATCH = 1 << 20  # body bytes handed to the indexing thread at a time
+_SMALL = 64 << 10  # a body this small is indexed on the event loop
 
 
 class BuildBackend:
@@ -58,6 +59,8 @@ class BuildBackend:
                 rc.feed_many(batch)
                 return rc.finish()
 
+            if rc.size + size <= _SMALL:
+                return last()  # a Dockerfile-only context: cheaper than a round trip to a thread
             return await asyncio.to_thread(last)
         except BaseException:
             if pending is not None:
