@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "kobako"
-LEAVES = {"kobako", "kobako.errors", "kobako.fsutil", "kobako.ids", "kobako.mount", "kobako.units", "kobako.sqlitedb"}
+LEAVES = {"kobako", "kobako.errors", "kobako.fsutil", "kobako.ids", "kobako.mount", "kobako.units", "kobako.sqlitedb",
+          "kobako.sysctls"}
 
 # package -> kobako packages it may import (besides itself and the leaves)
 ALLOWED: dict[str, set[str]] = {

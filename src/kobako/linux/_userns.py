@@ -20,6 +20,15 @@ CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 
 
+def helper_argv(path: str, uid_maps: "list[tuple[int, int, int]] | tuple[tuple[int, int, int], ...]",
+                gid_maps: "list[tuple[int, int, int]] | tuple[tuple[int, int, int], ...]") -> list[str]:
+    """The command that makes a network namespace at ``path`` owned by a new user namespace with these
+    maps: a bare interpreter on this file (what kobakod runs; it has threads and cannot unshare one)."""
+    def arg(maps: "list[tuple[int, int, int]] | tuple[tuple[int, int, int], ...]") -> str:
+        return ",".join(f"{c} {h} {n}" for c, h, n in maps)
+    return [sys.executable, "-I", "-S", os.path.abspath(__file__), "netns", path, arg(uid_maps), arg(gid_maps)]
+
+
 def _libc() -> ctypes.CDLL:
     lib = ctypes.CDLL(None, use_errno=True)
     lib.unshare.argtypes = [ctypes.c_int]

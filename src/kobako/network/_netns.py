@@ -94,7 +94,7 @@ def create(path: Path, setup: Callable[[], None] | None = None, userns: Any = No
 def _create_owned(path: Path, userns: Any) -> None:
     import subprocess
 
-    from kobako.runtime.userns import helper_argv
+    from kobako.linux._userns import helper_argv
 
     uid_maps, gid_maps = userns
     r = subprocess.run(helper_argv(str(path), uid_maps, gid_maps), capture_output=True, text=True,

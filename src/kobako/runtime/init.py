@@ -21,7 +21,7 @@ from kobako.errors import RuntimeFailure
 from kobako.linux.flags import CloneFlag
 from kobako.linux.syscalls import Syscalls, set_fsids, setns
 from kobako.mount import Mount
-from kobako.runtime import _sync, rootfs, security
+from kobako.runtime import _sync, rootfs, security, sysctl
 from kobako.runtime.userns import UserNamespace
 from kobako.runtime.console import open_pty, send_console
 from kobako.runtime.lookup import NOT_FOUND, exec_failure, lookup_path
@@ -94,6 +94,10 @@ def _init(sys: Syscalls, spec: Mapping[str, Any], bundle: Path, rootfs_mounts: S
         sys.unshare(CloneFlag.CLONE_NEWCGROUP)
     # A session of our own; the container's terminal (if any) becomes its controlling tty below.
     os.setsid()
+    # Namespaced sysctls: /proc/sys answers for the writer's own ipc/net/uts namespaces, so the host's
+    # /proc still mounted here reaches the container's; written as full root, before any fsid change.
+    if linux.get("sysctl"):
+        sysctl.apply(linux["sysctl"], namespaces)
     # With a user namespace, writes into the (idmapped) rootfs run as the remapped root: an idmapped
     # mount refuses ids it cannot map. Leaving fsuid 0 drops the file capabilities; take them back.
     if userns is not None:

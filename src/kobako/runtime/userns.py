@@ -28,7 +28,6 @@ Only single-threaded callers may use ``new_userns`` (it forks); kobakod runs ``h
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -174,11 +173,9 @@ def new_userns(uid_maps: Sequence[IdMap], gid_maps: Sequence[IdMap], *, net: boo
 
 def helper_argv(path: str, uid_maps: Sequence[IdMap], gid_maps: Sequence[IdMap]) -> list[str]:
     """The command kobakod runs to make a network namespace at ``path`` owned by a new user namespace
-    with these maps (a bare interpreter on ``kobako/linux/_userns.py``: no package imports)."""
+    with these maps (``kobako.linux._userns.helper_argv``)."""
     from kobako.linux import _userns
 
-    def arg(maps: Sequence[IdMap]) -> str:
-        return ",".join(f"{c} {h} {n}" for c, h, n in maps)
-    return [sys.executable, "-I", "-S", _userns.__file__, "netns", path, arg(uid_maps), arg(gid_maps)]
+    return _userns.helper_argv(path, uid_maps, gid_maps)
 
 

@@ -1,5 +1,5 @@
 """Security flags of ``run``/``create``: --cap-add/--cap-drop, --privileged, --security-opt, --ulimit,
---device, --device-cgroup-rule → HostConfig (docker/cli ``opts.go``, ``parse.go``)."""
+--device, --device-cgroup-rule, --userns, --sysctl → HostConfig (docker/cli ``opts.go``, ``parse.go``)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def add_security_flags(p: _args.ArgumentParser) -> None:
     p.add_argument("--device-cgroup-rule", action="append", default=[],
                    help="Add a rule to the cgroup allowed devices list")
     p.add_argument("--userns", default="", help="User namespace to use")
+    p.add_argument("--sysctl", action="append", default=[], help="Sysctl options")
 
 
 def security_flags(args: _args.Namespace, host_config: dict[str, Any]) -> None:
@@ -42,6 +43,8 @@ def security_flags(args: _args.Namespace, host_config: dict[str, Any]) -> None:
         if args.userns not in ("host", "private"):  # docker/cli: UsernsMode.Valid()
             raise CommandError("--userns: invalid USER mode", 125)
         host_config["UsernsMode"] = args.userns
+    if args.sysctl:
+        host_config["Sysctls"] = dict(sysctl(s) for s in args.sysctl)
 
 
 def security_opt(opt: str) -> str:
@@ -61,6 +64,16 @@ def security_opt(opt: str) -> str:
             raise CommandError(f"compacting json for seccomp profile ({value}) failed: {exc}", 125) from None
         return "seccomp=" + json.dumps(content, separators=(",", ":"))
     return opt
+
+
+def sysctl(value: str) -> tuple[str, str]:
+    """docker/cli ``ValidateSysctl``: KEY=VALUE, and only parameters of a namespace a container owns."""
+    from kobako.sysctls import namespace_of
+
+    key, sep, val = value.partition("=")
+    if not sep or not key or namespace_of(key) is None:
+        raise CommandError(f'invalid argument "{value}" for "--sysctl" flag: sysctl \'{value}\' is not allowed', 125)
+    return key, val
 
 
 def ulimit(value: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from kobako.errors import InvalidArgument
@@ -137,7 +138,32 @@ def build_spec(
     from .._userns import apply as apply_userns
 
     apply_userns(spec, host_config, remap)  # user namespace and id maps, unless --userns=host
+    linux["sysctl"] = sysctls(host_config, remap)
     return spec
+
+
+def sysctls(host_config: dict[str, Any], remap: Any = None) -> dict[str, str]:
+    """moby's defaults for a container with a network namespace of its own (ports below 1024 and ICMP
+    echo sockets without capabilities; no ping range in a remapped user namespace), then
+    HostConfig.Sysctls, each checked to belong to a namespace the container has of its own."""
+    from kobako.runtime.sysctl import check, path_of
+
+    mode = str(host_config.get("NetworkMode") or "default")
+    own_net = mode != "host" and not mode.startswith("container:")
+    out: dict[str, str] = {}
+    if own_net:
+        remapped = remap is not None and host_config.get("UsernsMode") != "host"
+        if not remapped and os.path.exists(path_of("net.ipv4.ping_group_range")):
+            out["net.ipv4.ping_group_range"] = "0 2147483647"
+        if os.path.exists(path_of("net.ipv4.ip_unprivileged_port_start")):
+            out["net.ipv4.ip_unprivileged_port_start"] = "0"
+    wanted = host_config.get("Sysctls") or {}
+    if not isinstance(wanted, dict):
+        raise InvalidArgument("HostConfig.Sysctls: must be an object of strings")
+    namespaces = [{"type": "ipc"}, {"type": "uts"}] + ([] if mode == "host" else [{"type": "network"}])
+    check(wanted, namespaces)
+    out.update(wanted)
+    return out
 
 
 # -- update (moby container_unix.go UpdateContainer) ------------------------------------------------
