@@ -72,16 +72,21 @@ class BuildBackend:
 
     async def build(self, context: TarTree | str, opts: BuildOptions | dict[str, Any],
                     emit: Callable[[dict[str, Any]], None]) -> Image:
-        """Build from a received context (left open: the caller closes it) or a context tar file."""
+        """Build from a received context (left open: the caller closes it) or a context tar file.
+
+        The whole build holds a content lease: its base images' blobs (``images.get`` inside the lease)
+        and every layer it writes stay safe from a concurrent ``rmi`` + garbage collection until the
+        result is an image or a cache record."""
         if isinstance(opts, dict):
             opts = BuildOptions(**opts)
-        if isinstance(context, TarTree):
-            return await self.builder.build(context, opts, emit)
-        tree = await asyncio.to_thread(receive_file, context, self.tmp)
-        try:
-            return await self.builder.build(tree, opts, emit)
-        finally:
-            tree.close()
+        with self.images.content.leased():
+            if isinstance(context, TarTree):
+                return await self.builder.build(context, opts, emit)
+            tree = await asyncio.to_thread(receive_file, context, self.tmp)
+            try:
+                return await self.builder.build(tree, opts, emit)
+            finally:
+                tree.close()
 
     def validate(self, opts: dict[str, Any]) -> None:
         from kobako.errors import InvalidArgument

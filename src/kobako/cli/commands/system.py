@@ -1,4 +1,4 @@
-"""kobako system df [-v] [--format T] | system info | system events | system prune (containers)"""
+"""kobako system df [-v] [--format T] | system info | system events | system prune [-a] [--volumes]"""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def run(args: _args.Namespace, client: Any) -> int:
     if args.subcommand == "df":
         return run_df(list(args.rest), client)
     if args.subcommand == "prune":
-        from kobako.cli.commands import container_prune as module
+        from kobako.cli.commands import system_prune as module
     else:
         module = load_command(args.subcommand)  # type: ignore[assignment]
     parsed = build_parser(f"system {args.subcommand}", module).parse_args(list(args.rest))
