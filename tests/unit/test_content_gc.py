@@ -214,8 +214,9 @@ def test_collection_waits_for_a_publish_and_keeps_it(images: ImageStore) -> None
         start.wait()
         for i in range(30):
             written.append(content.write(f"blob {i}".encode()))
+        # the lease must outlive the collector: once released, its unreferenced blobs may go
+        t.join()
         assert all(content.has(d) for d in written)
-    t.join()
     assert not any(set(r) & set(written) for r in results)
 
 
