@@ -269,3 +269,12 @@ def test_data_and_mounts_survive_a_daemon_restart(tmp_path: Path) -> None:
         d.kobako("rm", "-f", c)
         d.kobako("volume", "rm", "keep", "tmpv")
         assert not _mounted(d.base)
+
+
+def test_inspect_finds_a_volume_by_name(daemon: Daemon, vol: str) -> None:
+    daemon.kobako("volume", "create", vol)
+    found = json.loads(daemon.kobako("inspect", vol).stdout)
+    assert [v["Name"] for v in found] == [vol] and found[0]["Driver"] == "local"
+    assert daemon.kobako("inspect", "--type", "volume", "-f", "{{.Name}}", vol).stdout.decode().strip() == vol
+    res = daemon.kobako("inspect", "--type", "image", vol, check=False)
+    assert res.returncode == 1 and f"No such object: {vol}" in res.stderr.decode()

@@ -288,3 +288,15 @@ def test_command_using_more_of_argparse_falls_back_to_it() -> None:
     assert parser.parse_args(["--item", "a", "b"]).item == ["a", "b"]
     ours = build_parser("ps", importlib.import_module("kobako.cli.commands.ps"))
     assert isinstance(ours, _args.ArgumentParser)
+
+
+def test_exec_requires_container_and_command_like_docker() -> None:
+    import importlib
+
+    from kobako.cli.main import build_parser
+
+    p = build_parser("exec", importlib.import_module("kobako.cli.commands.exec"))
+    with pytest.raises(_args.UsageError, match='"kobako exec" requires at least 2 arguments.') as info:
+        p.parse_args([])
+    assert info.value.code == 1
+    assert p.parse_args(["c1", "ls", "-l"]).command == ["ls", "-l"]

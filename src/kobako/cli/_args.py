@@ -123,6 +123,7 @@ class ArgumentParser:
         self.positionals: list[Argument] = []
         self.flag_map: dict[str, Argument] = {}
         self.subparsers: _Subparsers | None = None
+        self.min_args: int | None = None  # docker's RequiresMinArgs when a REMAINDER counts (exec: 2)
         if add_help:
             self.add_argument("-h", "--help", action="help", help="Print usage")
 
@@ -353,7 +354,7 @@ class ArgumentParser:
         parser.parse_args(more, ns)
 
     def _count_error(self, n: int) -> NoReturn:
-        lo = sum(0 if p.nargs in ("?", "*", REMAINDER) else 1 for p in self.positionals)
+        lo = self.min_args or sum(0 if p.nargs in ("?", "*", REMAINDER) else 1 for p in self.positionals)
         unbounded = any(p.nargs in ("*", "+", REMAINDER) for p in self.positionals)
         hi = len([p for p in self.positionals if p.nargs != REMAINDER])
         if n < lo:

@@ -29,6 +29,8 @@ def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("command", nargs=_args.REMAINDER, metavar="COMMAND")
+    if isinstance(p, _args.ArgumentParser):
+        p.min_args = 2  # CONTAINER COMMAND
 
 
 def exec_body(args: _args.Namespace) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""kobako inspect [-f FORMAT] [--type container|image] NAME..."""
+"""kobako inspect [-f FORMAT] [--type container|image|volume|network] NAME...  (docker's lookup order)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def configure(p: _args.ArgumentParser) -> None:
     p.add_argument("-f", "--format", help="Format output using a Go template")
-    p.add_argument("--type", choices=["container", "image", "network"], help="Only inspect objects of this type")
+    p.add_argument("--type", choices=["container", "image", "volume", "network"], help="Only inspect objects of this type")
     p.add_argument("-s", "--size", action="store_true")
     p.add_argument("names", nargs="+", metavar="NAME")
 
@@ -24,12 +24,12 @@ def run(args: _args.Namespace, client: Any) -> int:
 
     found: list[Any] = []
     failed = 0
-    kinds = [args.type] if args.type else ["container", "image", "network"]
+    kinds = [args.type] if args.type else ["container", "image", "volume", "network"]
     for name in args.names:
         obj = None
         for kind in kinds:
             path = {"container": f"/containers/{name}/json", "image": f"/images/{name}/json",
-                    "network": f"/networks/{name}"}[kind]
+                    "volume": f"/volumes/{name}", "network": f"/networks/{name}"}[kind]
             query = {"size": 1} if args.size and kind == "container" else None
             try:
                 obj = client.json("GET", path, query=query)
