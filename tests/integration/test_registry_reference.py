@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
 import subprocess
@@ -81,3 +83,29 @@ def test_push_and_pull_against_docker_registry(daemon: Daemon, reference_registr
     assert "Mounted from kobako/busybox" in out or "Layer already exists" in out
     daemon.kobako("rmi", ref2)
     daemon.kobako("rmi", ref)
+
+
+def test_pull_an_image_with_zstd_layers(daemon: Daemon, reference_registry: str, tmp_path: Path) -> None:
+    """skopeo recompresses busybox's layer with zstd (OCI media type ...tar+zstd) in the reference
+    registry; kobakod pulls it, verifies it by digest, unpacks it and runs it."""
+    skopeo = shutil.which("skopeo")
+    if skopeo is None:
+        pytest.skip("needs skopeo (apt install skopeo)")
+    src, dst = f"{reference_registry}/kobako/busybox:gz", f"{reference_registry}/kobako/zbox:z"
+    daemon.kobako("tag", "busybox", src)
+    daemon.kobako("push", src)
+    env = {**os.environ, "HOME": str(tmp_path)}
+    res = subprocess.run([skopeo, "copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--format", "oci",
+                          "--dest-compress-format", "zstd", f"docker://{src}", f"docker://{dst}"],
+                         capture_output=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr.decode()
+    res = subprocess.run([skopeo, "inspect", "--raw", "--tls-verify=false", f"docker://{dst}"],
+                         capture_output=True, env=env, timeout=60)
+    assert [layer["mediaType"] for layer in json.loads(res.stdout)["layers"]] == \
+        ["application/vnd.oci.image.layer.v1.tar+zstd"]
+    try:
+        daemon.kobako("pull", dst)
+        assert daemon.kobako("run", "--rm", dst, "echo", "zstd layer").stdout == b"zstd layer\n"
+    finally:
+        daemon.kobako("rmi", dst, check=False)
+        daemon.kobako("rmi", src, check=False)
