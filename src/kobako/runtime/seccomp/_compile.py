@@ -5,10 +5,12 @@ Shape of the program::
     ld arch
     jeq AUDIT_ARCH_X86_64 → ja x86_64      one dispatch pair per architecture in the filter
     jeq AUDIT_ARCH_I386   → ja x86
-    ret KILL_PROCESS                       an ABI the filter does not know: kill (libseccomp's bad-arch)
+    ret KILL                               an ABI the filter does not know: libseccomp's bad-arch action
+                                           (SCMP_ACT_KILL, the thread; runc leaves it so)
   x86_64:
     ld nr
-    jge X32_SYSCALL_BIT → ja x32 | ret KILL   x32 calls share x86_64's audit arch
+    jge X32_SYSCALL_BIT → ja x32 | ret KILL   x32 calls share x86_64's audit arch (without x32 in the
+                                              filter, nr -1 still goes on to the rules, as libseccomp)
     jeq nr₁ ?  rule₁ … ret fallback₁        one block per syscall that has rules, in number order
     jeq nr₂ ?  …
     ret default
@@ -40,6 +42,8 @@ NATIVE = {"x86_64": "x86_64", "i686": "x86", "i386": "x86"}
 _ARCH_BITS = {"x86_64": 64, "x86": 32, "x32": 32}
 FILTER_FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2, "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4}
 _NR, _ARCH = 0, 4
+_U64 = 0xFFFFFFFFFFFFFFFF
+BAD_ARCH = _bpf.RET_KILL_THREAD  # libseccomp's default SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL
 
 Cond = tuple[int, str, int, int]  # (index, op, value, valueTwo)
 
@@ -70,20 +74,51 @@ def native_arch() -> str:
 
 
 _COMPILED: dict[tuple[str, str], bytes] = {}
+_LIBSECCOMP: list[Any] = []  # [pyseccomp module or None], once tried
 
 
 def compile_filter(seccomp: Mapping[str, Any], native: str | None = None) -> bytes:
-    """The packed BPF program for an OCI ``linux.seccomp`` object.
+    """The packed BPF program for an OCI ``linux.seccomp`` object, made by libseccomp.
 
-    Compiling Docker's default profile takes ~12 ms; results are memoised by the profile's JSON, and
-    the spawner compiles the default one before it forks shims, so a container start finds it ready.
+    libseccomp (through pyseccomp) is the compiler, as in runc and crun; when it cannot be loaded,
+    the pure-Python compiler below is used instead (said once, on stderr). Results are memoised by
+    the profile's JSON, and the spawner compiles the default one before it forks shims, so a
+    container start finds it ready.
     """
     native = native or native_arch()
     key = (json.dumps(seccomp, sort_keys=True, separators=(",", ":")), native)
     program = _COMPILED.get(key)
     if program is None:
-        program = _COMPILED[key] = _compile(seccomp, native)
+        lib = libseccomp()
+        if lib is not None:
+            from kobako.runtime.seccomp import _libseccomp  # noqa: PLC0415
+
+            program = _libseccomp.compile_bpf(lib, seccomp, native)
+        else:
+            program = compile_pure(seccomp, native)
+        _COMPILED[key] = program
     return program
+
+
+def libseccomp() -> Any:
+    """The pyseccomp module when libseccomp can be loaded, else None (and one line on stderr)."""
+    if not _LIBSECCOMP:
+        try:
+            from kobako.runtime.seccomp import _libseccomp  # noqa: PLC0415
+
+            _LIBSECCOMP.append(_libseccomp.load())
+        except Exception as exc:  # noqa: BLE001 - ImportError, OSError from dlopen, RuntimeError
+            _LIBSECCOMP.append(None)
+            import sys  # noqa: PLC0415
+
+            print(f"kobako: libseccomp cannot be used ({exc}); compiling seccomp filters in pure Python",
+                  file=sys.stderr)
+    return _LIBSECCOMP[0]
+
+
+def compile_pure(seccomp: Mapping[str, Any], native: str | None = None) -> bytes:
+    """The pure-Python compiler: the fallback without libseccomp, and the tests' cross-check."""
+    return _compile(seccomp, native or native_arch())
 
 
 def _compile(seccomp: Mapping[str, Any], native: str) -> bytes:
@@ -93,16 +128,16 @@ def _compile(seccomp: Mapping[str, Any], native: str) -> bytes:
         arch = SCMP_ARCH.get(name)
         if arch is not None and arch not in arches:
             arches.append(arch)  # other families (ARM, MIPS...) cannot occur on this machine
-    rules = _rules(seccomp.get("syscalls") or ())
-    blocks = {arch: _arch_block(arch, rules, default, "x32" in arches) for arch in arches if arch != "x32"}
+    rules_ = rules(seccomp.get("syscalls") or ())
+    blocks = {arch: _arch_block(arch, rules_, default, "x32" in arches) for arch in arches if arch != "x32"}
     if "x32" in arches:
-        blocks["x32"] = _arch_block("x32", rules, default, False)
+        blocks["x32"] = _arch_block("x32", rules_, default, False)
     # dispatch on the audit arch; x32 is reached from the x86_64 block, not from here
     dispatched = [a for a in blocks if a != "x32"]
     head: list[Insn] = [load(_ARCH)]
     for arch in dispatched:
         head += [Insn(JEQ_K, 0, 1, AUDIT_ARCH[arch]), Insn(JA, k=0)]  # k patched below
-    head.append(ret(_bpf.RET_KILL_PROCESS))
+    head.append(ret(BAD_ARCH))
     program = list(head)
     starts: dict[str, int] = {}
     for arch, block in blocks.items():
@@ -129,7 +164,9 @@ def filter_flags(seccomp: Mapping[str, Any]) -> int:
     return flags
 
 
-def _rules(syscalls: Sequence[Mapping[str, Any]]) -> list[tuple[list[str], tuple[Cond, ...], int]]:
+def rules(syscalls: Sequence[Mapping[str, Any]]) -> list[tuple[list[str], tuple[Cond, ...], int]]:
+    """``(names, comparisons, action)`` per rule, runc's way: the comparisons of one entry all hold
+    in one rule, unless two compare the same argument."""
     out = []
     for sc in syscalls:
         names = list(sc.get("names") or ([sc["name"]] if sc.get("name") else []))
@@ -142,8 +179,13 @@ def _rules(syscalls: Sequence[Mapping[str, Any]]) -> list[tuple[list[str], tuple
             index = int(a.get("index", 0))
             if not 0 <= index < 6:
                 raise SeccompError(f"seccomp: argument index {index} out of range")
-            conds.append((index, op, int(a.get("value", 0)), int(a.get("valueTwo", 0))))
-        out.append((names, tuple(conds), action))
+            conds.append((index, op, int(a.get("value", 0)) & _U64, int(a.get("valueTwo", 0)) & _U64))
+        indexes = [c[0] for c in conds]
+        if len(set(indexes)) < len(indexes):
+            # two comparisons of one argument: runc adds each as a rule of its own (so either matches)
+            out += [(names, (c,), action) for c in conds]
+        else:
+            out.append((names, tuple(conds), action))
     return out
 
 
@@ -153,6 +195,8 @@ def _arch_block(arch: str, rules: Sequence[tuple[list[str], tuple[Cond, ...], in
     bit = X32_SYSCALL_BIT if arch == "x32" else 0
     per_nr: dict[int, tuple[list[tuple[tuple[Cond, ...], int]], list[int]]] = {}
     for names, conds, action in rules:
+        if action == default:
+            continue  # redundant (runc skips it): the default applies anyway
         for name in names:
             if name not in table:
                 continue  # not a syscall of this ABI (runc and libseccomp skip these too)
@@ -160,9 +204,12 @@ def _arch_block(arch: str, rules: Sequence[tuple[list[str], tuple[Cond, ...], in
             (conditional.append((conds, action)) if conds else plain.append(action))
     block: list[Insn] = [load(_NR)]
     if arch == "x86_64":
-        block += [Insn(JGE_K, 0, 1, X32_SYSCALL_BIT), Insn(JA) if with_x32 else ret(_bpf.RET_KILL_PROCESS)]
+        if with_x32:
+            block += [Insn(JGE_K, 0, 1, X32_SYSCALL_BIT), Insn(JA)]  # the JA is patched to the x32 block
+        else:  # an x32 call is a bad arch, but nr -1 (a tracer's skipped call) reaches the rules
+            block += [Insn(JGE_K, 0, 2, X32_SYSCALL_BIT), Insn(JEQ_K, 1, 0, 0xFFFFFFFF), ret(BAD_ARCH)]
     elif arch == "x32":
-        block += [Insn(JGE_K, 1, 0, X32_SYSCALL_BIT), ret(_bpf.RET_KILL_PROCESS)]
+        block += [Insn(JGE_K, 1, 0, X32_SYSCALL_BIT), ret(BAD_ARCH)]
     bits = _ARCH_BITS[arch]
     for nr in sorted(per_nr):
         conditional, plain = per_nr[nr]

@@ -1,7 +1,7 @@
 """Syscall numbers for the x86 family, generated from the kernel's uapi headers (Linux 6.1:
 ``asm/unistd_64.h``, ``unistd_32.h``, ``unistd_x32.h``) plus the shared numbers 451-462 added since
-(cachestat … mseal; ``map_shadow_stack`` is x86_64 only). x32 numbers are given without
-``__X32_SYSCALL_BIT`` (0x40000000), which the compiler adds.
+(cachestat … mseal; ``map_shadow_stack`` is x86_64 and i386 but not x32, as in ``syscall_32.tbl``).
+x32 numbers are given without ``__X32_SYSCALL_BIT`` (0x40000000), which the compiler adds.
 
 Each table is one string of ``name=number`` words, parsed once on first use.
 """
@@ -135,7 +135,7 @@ _RAW = {
         "mount_setattr=442 quotactl_fd=443 landlock_create_ruleset=444 landlock_add_rule=445 "
         "landlock_restrict_self=446 memfd_secret=447 process_mrelease=448 futex_waitv=449 "
         "set_mempolicy_home_node=450"
-        " cachestat=451 fchmodat2=452 futex_wake=454 futex_wait=455 futex_requeue=456 statmount=457 listmount=458"
+        " cachestat=451 fchmodat2=452 map_shadow_stack=453 futex_wake=454 futex_wait=455 futex_requeue=456 statmount=457 listmount=458"
         " lsm_get_self_attr=459 lsm_set_self_attr=460 lsm_list_modules=461 mseal=462"
     ),
     "x32": (
