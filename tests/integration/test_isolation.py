@@ -178,6 +178,36 @@ def test_seccomp_profile_from_file(daemon: Daemon, tmp_path: Path) -> None:
     assert "Seccomp:\t2" in out and "Permission denied" in out and "rc=1" in out
 
 
+def test_custom_profile_denying_mkdir_with_eperm(daemon: Daemon, tmp_path: Path) -> None:
+    # Docker's own layout (archMap, names lists, an unknown name skipped), compiled by libseccomp:
+    # mkdir is refused with EPERM under it, and allowed under the default profile.
+    profile = {"defaultAction": "SCMP_ACT_ALLOW",
+               "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]}],
+               "syscalls": [{"names": ["mkdir", "mkdirat", "no_such_call"], "action": "SCMP_ACT_ERRNO"}]}
+    f = tmp_path / "deny-mkdir.json"
+    f.write_text(json.dumps(profile))
+    script = "mkdir /tmp/d 2>&1; echo rc=$?; touch /tmp/f && echo touched"
+    out = sh(daemon, script, "--security-opt", f"seccomp={f}")
+    assert "Operation not permitted" in out and "rc=1" in out and "touched" in out, out
+    out = sh(daemon, script)
+    assert "rc=0" in out and "touched" in out, out
+
+
+def test_custom_profile_argument_rules(daemon: Daemon, tmp_path: Path) -> None:
+    # chmod's mode checked with SCMP_CMP_MASKED_EQ (mode & 0777 == 0700 → EACCES): the argument
+    # comparison runs in the kernel, so `chmod 700` fails and `chmod 755` does not.
+    masked = {"op": "SCMP_CMP_MASKED_EQ", "value": 0o777, "valueTwo": 0o700}
+    profile = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["chmod"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13, "args": [{"index": 1, **masked}]},
+        {"names": ["fchmodat", "fchmodat2"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+         "args": [{"index": 2, **masked}]}]}
+    f = tmp_path / "mode.json"
+    f.write_text(json.dumps(profile))
+    out = sh(daemon, "touch /tmp/a; chmod 700 /tmp/a 2>&1; echo a=$?; chmod 755 /tmp/a 2>&1; echo b=$?; "
+                     "stat -c %a /tmp/a", "--security-opt", f"seccomp={f}")
+    assert "Permission denied" in out and "a=1" in out and "b=0" in out and out.split()[-1] == "755", out
+
+
 def test_no_new_privileges(daemon: Daemon) -> None:
     for opt in ("no-new-privileges", "no-new-privileges:true"):
         st = status(daemon, "--security-opt", opt)

@@ -8,6 +8,8 @@ know) and argument values around each rule's boundaries, and must give the same 
 from __future__ import annotations
 
 import errno
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -224,3 +226,26 @@ def test_compile_time() -> None:
     _libseccomp.compile_bpf(lib, profile, "x86_64")
     took = time.perf_counter() - start
     assert took < 0.5, f"libseccomp took {took * 1000:.0f} ms"
+
+
+def _python(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+
+def test_importing_the_runtime_does_not_load_libseccomp() -> None:
+    code = ("import sys, kobako.runtime.seccomp, kobako.runtime.security, kobako.shim.spawner; "
+            "print('pyseccomp' in sys.modules)")
+    assert _python(code).strip() == "False"
+
+
+def test_precompile_keeps_libseccomp_out_of_the_process() -> None:
+    """The spawner's pre-compilation: libseccomp runs in a child, only the bytes come back."""
+    code = ("import sys; from kobako.runtime.caps import DEFAULT_CAPS; "
+            "from kobako.runtime.seccomp import precompile, compile_filter, default_profile, resolve_profile; "
+            "oci = resolve_profile(default_profile(), DEFAULT_CAPS, machine='x86_64', kernel=(6, 1)); "
+            "p = precompile(oci, 'x86_64'); "
+            "print('pyseccomp' in sys.modules, compile_filter(oci, 'x86_64') is p, "
+            "'pyseccomp' in sys.modules, p.hex())")
+    loaded, memoised, loaded_after, program = _python(code).split()
+    assert (loaded, memoised, loaded_after) == ("False", "True", "False")
+    assert bytes.fromhex(program) == _libseccomp.compile_bpf(lib, PROFILES["docker-default"], "x86_64")

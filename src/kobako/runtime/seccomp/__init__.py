@@ -16,6 +16,7 @@ from __future__ import annotations
 from kobako.runtime.seccomp._bpf import RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, run, seccomp_data
 from kobako.runtime.seccomp._compile import (
     SeccompError, action_value, compile_filter, compile_pure, filter_flags, libseccomp, native_arch,
+    precompile,
 )
 from kobako.runtime.seccomp._default import default_profile
 from kobako.runtime.seccomp._profile import parse_profile, resolve_profile
@@ -23,5 +24,6 @@ from kobako.runtime.seccomp._tables import syscall_table
 
 __all__ = [
     "RET_ALLOW", "RET_ERRNO", "RET_KILL_PROCESS", "SeccompError", "action_value", "compile_filter", "compile_pure",
-    "default_profile", "filter_flags", "libseccomp", "native_arch", "parse_profile", "resolve_profile", "run", "seccomp_data", "syscall_table",
+    "default_profile", "filter_flags", "libseccomp", "native_arch", "parse_profile", "precompile", "resolve_profile",
+    "run", "seccomp_data", "syscall_table",
 ]
