@@ -249,3 +249,14 @@ def test_precompile_keeps_libseccomp_out_of_the_process() -> None:
     loaded, memoised, loaded_after, program = _python(code).split()
     assert (loaded, memoised, loaded_after) == ("False", "True", "False")
     assert bytes.fromhex(program) == _libseccomp.compile_bpf(lib, PROFILES["docker-default"], "x86_64")
+
+
+def test_loading_leaves_ctypes_util_as_it_was() -> None:
+    """load() dlopens by soname, with find_library stood in for during pyseccomp's import only."""
+    code = ("import sys; from kobako.runtime.seccomp import _libseccomp; m = _libseccomp.load(); "
+            "print('ctypes.util' in sys.modules, m.system_arch()); import ctypes.util; "
+            "print(ctypes.util.find_library.__module__, ctypes.util.__file__.endswith('util.py'))")
+    assert _python(code).split() == ["False", str(lib.Arch.X86_64), "ctypes.util", "True"]
+    code = ("import ctypes.util; real = ctypes.util.find_library; from kobako.runtime.seccomp import _libseccomp; "
+            "_libseccomp.load(); print(ctypes.util.find_library is real)")
+    assert _python(code).strip() == "True"
