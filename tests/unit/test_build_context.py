@@ -295,7 +295,7 @@ def test_cache_lookup_touches_once(tmp_path: Path) -> None:
 def test_layer_sink_stores_incompressible_segments_and_stays_one_gzip_member(tmp_path: Path) -> None:
     import zlib
 
-    from kobako.build._layers import SEGMENT, LayerSink
+    from kobako.images._gzsink import SEGMENT, LayerSink
     from kobako.content import LocalContentStore
 
     content = LocalContentStore(tmp_path / "content")

@@ -33,7 +33,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from kobako.build import _config as cfgops
 from kobako.build._copy import CopyError, LayerWriter, Owner, Source, context_sources, is_archive_head, \
     source_digest, write_copy
-from kobako.build._layers import LayerSink
+from kobako.images._gzsink import LayerSink
 from kobako.build._shell import ExpansionError, expand, split_words
 from kobako.build._tree import LayerTree, split
 from kobako.build.cache import BuildCache, cache_key

@@ -9,7 +9,7 @@ configs in the content store; ``unpack`` turns layers into snapshots keyed by ch
 from __future__ import annotations
 
 from kobako.images._archive import archive_format, load_archive, plan_save, save_archive, write_archive
-from kobako.images._build import StoredLayer, WriterFile, store_layer
+from kobako.images._build import StoredLayer, store_layer
 from kobako.images._changes import apply_changes, json_string_list
 from kobako.images._derive import derive_image
 from kobako.images._image import Image
@@ -26,8 +26,6 @@ __all__ = [
     "ImageUser",
     "StoredLayer",
     "Reference",
-    "WriterFile",
-    "WriterFile",
     "apply_changes",
     "json_string_list",
     "json_string_list",

@@ -1,15 +1,16 @@
-"""``LayerSink``: a layer tar written to it goes gzipped into the content store as it comes.
+"""``LayerSink``: a layer tar written to it goes gzipped into the content store as it comes (build
+steps, ``import``, ``commit``, ``bootstrap`` through ``store_layer``).
 
 No spool file in between: the diff id (SHA-256 of the tar) is hashed on the way, the gzip stream
 is written by the content store's writer (which hashes, fsyncs and renames it into place at
 ``commit``).
 
-dockerd's legacy builder keeps its layers uncompressed, so every second spent compressing is a
-second kobako's cold build is slower than Docker's. Deflate at level 1 still runs at only
+dockerd keeps its local layers uncompressed, so every second spent compressing is a second kobako's
+build, import or commit is slower than Docker's. Deflate at level 1 still runs at only
 ≈ 20 MB/s on incompressible data here (the 50 MB COPY benchmark spent 2.5 s of 3.7 in zlib), so
 the sink decides per 1 MiB segment: it deflates a few 4 KiB samples of the segment, and a segment
 that would not shrink by a sixth is written as *stored* deflate blocks (a copy), the others are
-deflated at level 1. Each segment's compressor ends with a sync flush (byte-aligned, not final),
+deflated at the sink's level (1 for builds, Docker's 6 for imports and commits). Each segment's compressor ends with a sync flush (byte-aligned, not final),
 so the segments concatenate into one valid raw deflate stream, closed by an empty final block and
 wrapped in a gzip header and trailer (CRC-32, size) written here: the result is one ordinary
 gzip member that any reader accepts.
@@ -22,10 +23,10 @@ import struct
 import zlib
 from typing import TYPE_CHECKING
 
-from kobako.images import StoredLayer
 
 if TYPE_CHECKING:
     from kobako.content import LocalContentStore
+    from kobako.images._build import StoredLayer
 
 BUILD_GZIP_LEVEL = 1
 SEGMENT = 1 << 20
@@ -104,6 +105,8 @@ class LayerSink:
             buf, self._buf = self._buf, bytearray()
             self._segment(memoryview(buf))
         self._writer.write(_FINAL + struct.pack("<II", self._crc & 0xFFFFFFFF, self.count & 0xFFFFFFFF))
+        from kobako.images._build import StoredLayer
+
         digest = self._writer.commit()
         return StoredLayer(str(digest), self._writer.size, "sha256:" + self._hash.hexdigest(), self.count)
 
