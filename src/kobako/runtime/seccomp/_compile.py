@@ -1,4 +1,7 @@
-"""OCI ``linux.seccomp`` → a classic-BPF seccomp program, the way libseccomp lays one out.
+"""OCI ``linux.seccomp`` → a classic-BPF seccomp program: ``compile_filter`` has libseccomp make it
+(``_libseccomp.py``, as runc does); the pure-Python compiler here, laid out the way libseccomp lays
+one out, is the fallback when libseccomp cannot be loaded and the unit tests' cross-check (both
+programs must give the same action for every syscall, arch and boundary argument).
 
 Shape of the program::
 
@@ -19,7 +22,8 @@ Shape of the program::
 A syscall's block holds its argument-conditional rules first (each: the comparisons, all of which
 must hold, then ``ret action``; a failed comparison skips to the next rule), then the action of its
 unconditional rule, or the default. Arguments are compared as 64-bit values, high word first, on
-64-bit ABIs and as their low word on 32-bit ones (x86, x32), as libseccomp does.
+64-bit ABIs and as their low word on 32-bit ones (x86, x32), as libseccomp does. On i386 a rule for
+a socket or SysV IPC call is also a rule for socketcall(2)/ipc(2) with the call's number as arg 0.
 """
 
 from __future__ import annotations
@@ -234,6 +238,17 @@ def rules(syscalls: Sequence[Mapping[str, Any]]) -> list[tuple[list[str], tuple[
     return out
 
 
+# i386's multiplexed calls: name → (multiplexer, its call number) (linux/net.h SYS_*, linux/ipc.h)
+_SOCKETCALLS = ("socket bind connect listen accept getsockname getpeername socketpair send recv sendto recvfrom "
+                "shutdown setsockopt getsockopt sendmsg recvmsg accept4 recvmmsg sendmmsg").split()
+_MULTIPLEXED = {
+    **{name: ("socketcall", n) for n, name in enumerate(_SOCKETCALLS, 1)},
+    **{name: ("ipc", n) for name, n in (("semop", 1), ("semget", 2), ("semctl", 3), ("semtimedop", 4),
+                                        ("msgsnd", 11), ("msgrcv", 12), ("msgget", 13), ("msgctl", 14),
+                                        ("shmat", 21), ("shmdt", 22), ("shmget", 23), ("shmctl", 24))},
+}
+
+
 def _arch_block(arch: str, rules: Sequence[tuple[list[str], tuple[Cond, ...], int]], default: int,
                 with_x32: bool) -> list[Insn]:
     table = syscall_table(arch)
@@ -243,6 +258,12 @@ def _arch_block(arch: str, rules: Sequence[tuple[list[str], tuple[Cond, ...], in
         if action == default:
             continue  # redundant (runc skips it): the default applies anyway
         for name in names:
+            if arch == "x86" and name in _MULTIPLEXED:
+                # i386 also reaches these through socketcall(2)/ipc(2), the call's number in arg 0:
+                # libseccomp adds that rule too, arg 0 compared with the number instead
+                call, number = _MULTIPLEXED[name]
+                mux = ((0, "SCMP_CMP_EQ", number, 0), *(c for c in conds if c[0] != 0))
+                per_nr.setdefault(table[call], ([], []))[0].append((mux, action))
             if name not in table:
                 continue  # not a syscall of this ABI (runc and libseccomp skip these too)
             conditional, plain = per_nr.setdefault(table[name] | bit, ([], []))
