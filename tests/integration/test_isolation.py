@@ -182,7 +182,8 @@ def test_custom_profile_denying_mkdir_with_eperm(daemon: Daemon, tmp_path: Path)
     # Docker's own layout (archMap, names lists, an unknown name skipped), compiled by libseccomp:
     # mkdir is refused with EPERM under it, and allowed under the default profile.
     profile = {"defaultAction": "SCMP_ACT_ALLOW",
-               "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]}],
+               "archMap": [{"architecture": "SCMP_ARCH_X86_64",
+                            "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]}],
                "syscalls": [{"names": ["mkdir", "mkdirat", "no_such_call"], "action": "SCMP_ACT_ERRNO"}]}
     f = tmp_path / "deny-mkdir.json"
     f.write_text(json.dumps(profile))

@@ -23,7 +23,7 @@ from kobako.runtime.seccomp._profile import parse_profile, resolve_profile
 from kobako.runtime.seccomp._tables import syscall_table
 
 __all__ = [
-    "RET_ALLOW", "RET_ERRNO", "RET_KILL_PROCESS", "SeccompError", "action_value", "compile_filter", "compile_pure",
-    "default_profile", "filter_flags", "libseccomp", "native_arch", "parse_profile", "precompile", "resolve_profile",
-    "run", "seccomp_data", "syscall_table",
+    "RET_ALLOW", "RET_ERRNO", "RET_KILL_PROCESS", "SeccompError", "action_value", "compile_filter",
+    "compile_pure", "default_profile", "filter_flags", "libseccomp", "native_arch", "parse_profile",
+    "precompile", "resolve_profile", "run", "seccomp_data", "syscall_table",
 ]

@@ -239,8 +239,8 @@ def rules(syscalls: Sequence[Mapping[str, Any]]) -> list[tuple[list[str], tuple[
 
 
 # i386's multiplexed calls: name → (multiplexer, its call number) (linux/net.h SYS_*, linux/ipc.h)
-_SOCKETCALLS = ("socket bind connect listen accept getsockname getpeername socketpair send recv sendto recvfrom "
-                "shutdown setsockopt getsockopt sendmsg recvmsg accept4 recvmmsg sendmmsg").split()
+_SOCKETCALLS = ("socket bind connect listen accept getsockname getpeername socketpair send recv sendto "
+                "recvfrom shutdown setsockopt getsockopt sendmsg recvmsg accept4 recvmmsg sendmmsg").split()
 _MULTIPLEXED = {
     **{name: ("socketcall", n) for n, name in enumerate(_SOCKETCALLS, 1)},
     **{name: ("ipc", n) for name, n in (("semop", 1), ("semget", 2), ("semctl", 3), ("semtimedop", 4),

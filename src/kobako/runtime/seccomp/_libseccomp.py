@@ -109,7 +109,8 @@ def compile_bpf(lib: Any, seccomp: Mapping[str, Any], native: str) -> bytes:
             try:
                 filt.add_rule(action, nr, *args)
             except OSError as exc:
-                raise SeccompError(f"seccomp: libseccomp refused the rule for {name!r}: {exc.strerror}") from None
+                raise SeccompError(f"seccomp: libseccomp refused the rule for {name!r}: "
+                                   f"{exc.strerror}") from None
     fd = os.memfd_create("kobako-seccomp", os.MFD_CLOEXEC)
     try:
         filt.export_bpf(_Fd(fd))
