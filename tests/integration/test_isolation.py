@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kobako.runtime.caps import CAP_NUMBER, DEFAULT_MASK, host_bounding
+from kobako.runtime.caps import CAP_NUMBER, DEFAULT_CAPS, DEFAULT_MASK, host_bounding
 from tests.daemon_fixture import Daemon
 
 
@@ -340,3 +340,42 @@ def test_userns_host_opts_out(remapped: Daemon) -> None:
     assert run(remapped, "--privileged", "--userns=host", "busybox", "true").returncode == 0
     r = run(remapped, "--userns=bogus", "busybox", "true", check=False)
     assert r.returncode == 125 and "invalid USER mode" in r.stderr.decode()
+
+
+def test_filter_verdicts_on_the_kernel_enosys_for_newer_syscalls() -> None:
+    """The default filter loaded into a forked child on this kernel: a syscall newer than the compiling
+    libseccomp knows fails with ENOSYS (runc's stub), a named privileged one with EPERM, getpid works."""
+    from kobako.runtime.seccomp import compile_filter, default_profile, libseccomp, resolve_profile
+
+    if libseccomp() is None:
+        pytest.skip("needs libseccomp")
+    from kobako.runtime.seccomp._libseccomp import newest_syscall
+
+    program = compile_filter(resolve_profile(default_profile(), DEFAULT_CAPS, machine="x86_64",
+                                             kernel=(6, 1)), native="x86_64")
+    lib = libseccomp()
+    newer = newest_syscall(lib, lib.Arch.X86_64) + 1
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no_new_privs, the filter, three calls, their errnos to the parent
+        try:
+            import ctypes
+
+            from kobako.linux.syscalls import seccomp_set_filter
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+            seccomp_set_filter(program)
+            out = []
+            for nr in (newer, 246, 39):  # newer than libseccomp; kexec_load; getpid
+                ctypes.set_errno(0)
+                rc = libc.syscall(ctypes.c_long(nr), 0, 0, 0, 0)
+                out.append(f"{rc}:{ctypes.get_errno()}")
+            os.write(w, " ".join(out).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        got = f.read().decode().split()
+    os.waitpid(pid, 0)
+    assert got[0] == f"-1:{38}" and got[1] == "-1:1" and got[2] == f"{pid}:0", got

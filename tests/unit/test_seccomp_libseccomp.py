@@ -22,6 +22,7 @@ from kobako.runtime.seccomp import (
     seccomp_data, syscall_table,
 )
 from kobako.runtime.seccomp import _bpf, _compile, _libseccomp
+from kobako.runtime.seccomp._compile import action_value, enosys_stub
 
 lib = libseccomp()
 pytestmark = pytest.mark.skipif(lib is None, reason="libseccomp.so.2 or pyseccomp is not installed")
@@ -170,7 +171,10 @@ def test_libseccomp_knows_all_but_the_newest_syscalls() -> None:
 @pytest.mark.parametrize("name", sorted(PROFILES))
 def test_libseccomp_and_pure_python_agree(name: str) -> None:
     profile = PROFILES[name]
-    ours = _bpf.unpack(compile_pure(_as_libseccomp_knows(profile), "x86_64"))
+    default = action_value(profile["defaultAction"], profile.get("defaultErrnoRet"))
+    newest = _libseccomp.newest_syscall(lib, lib.Arch.X86_64)
+    # the same ENOSYS stub in front of both (tested on its own below)
+    ours = _bpf.unpack(enosys_stub(compile_pure(_as_libseccomp_knows(profile), "x86_64"), "x86_64", newest, default))
     theirs = _bpf.unpack(_libseccomp.compile_bpf(lib, profile, "x86_64"))
     _bpf.verify(theirs)
     _bpf.verify(ours)
@@ -284,3 +288,23 @@ def test_loading_leaves_ctypes_util_as_it_was() -> None:
             "from kobako.runtime.seccomp import _libseccomp; "
             "_libseccomp.load(); print(ctypes.util.find_library is real)")
     assert _python(code).strip() == "True"
+
+
+def test_syscalls_newer_than_libseccomp_get_enosys() -> None:
+    """runc's patchbpf: a syscall the compiling libseccomp does not know (so the profile could not name
+    it) fails with ENOSYS, so glibc falls back, instead of the default action's EPERM."""
+    program = _libseccomp.compile_bpf(lib, PROFILES["docker-default"], "x86_64")
+    newest = _libseccomp.newest_syscall(lib, lib.Arch.X86_64)
+    table = syscall_table("x86_64")
+    assert newest == max(nr for n, nr in table.items() if not _unknown_to_libseccomp(n))
+    enosys = RET_ERRNO | 38
+    for nr in (newest + 1, newest + 5, 1000):
+        assert run(program, seccomp_data(nr, "x86_64")) == enosys
+    assert run(program, seccomp_data(table["read"], "x86_64")) == RET_ALLOW
+    assert run(program, seccomp_data(table["kexec_load"], "x86_64")) == RET_ERRNO | 1  # named: EPERM
+    assert run(program, seccomp_data(0xFFFF_FFFF, "x86_64")) != enosys  # -1: the filter decides
+    assert run(program, seccomp_data(newest + 1, "x32")) != enosys  # x32 numbers: the filter decides
+    allow_all = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                 "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}
+    permissive = _libseccomp.compile_bpf(lib, allow_all, "x86_64")
+    assert run(permissive, seccomp_data(newest + 1, "x86_64")) == RET_ALLOW  # default allow: no stub

@@ -104,6 +104,28 @@ def compile_filter(seccomp: Mapping[str, Any], native: str | None = None) -> byt
     return program
 
 
+ENOSYS = 38
+
+
+def enosys_stub(program: bytes, native: str, newest: int, default: int) -> bytes:
+    """runc's ``patchbpf``, reduced to the native x86_64 ABI: a syscall newer than ``newest`` (the
+    last one the compiling libseccomp knows, so the profile could not name it) gets ENOSYS, not the
+    default action - glibc and friends then fall back to an older call instead of failing on EPERM.
+    x32 numbers and -1 go to the filter as before; a profile whose default allows is left alone.
+    The stub is prepended: BPF jumps are relative, so the program after it is unchanged."""
+    if native != "x86_64" or default == _bpf.RET_ALLOW:
+        return program
+    stub = [
+        load(4),                                             # arch
+        Insn(JEQ_K, 0, 4, AUDIT_ARCH["x86_64"]),             # not x86_64 → the filter
+        load(0),                                             # nr
+        Insn(JGE_K, 2, 0, X32_SYSCALL_BIT),                  # x32 or -1 → the filter
+        Insn(JGT_K, 0, 1, newest),                           # newer than libseccomp knows → ENOSYS
+        ret(_bpf.RET_ERRNO | ENOSYS),
+    ]
+    return _bpf.pack(stub) + program
+
+
 def precompile(seccomp: Mapping[str, Any], native: str | None = None) -> bytes:
     """Compile ``seccomp`` in a throw-away child and memoise the bytes here, leaving pyseccomp and
     libseccomp out of this process: the spawner does this, so the shims it forks do not carry (and

@@ -20,7 +20,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from kobako.runtime.seccomp._compile import SeccompError, action_value, rules
+from kobako.runtime.seccomp._compile import SeccompError, action_value, enosys_stub, rules
 
 # OCI/libseccomp comparison names → libseccomp's enum scmp_compare
 _OPS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4, "SCMP_CMP_GE": 5,
@@ -120,7 +120,24 @@ def compile_bpf(lib: Any, seccomp: Mapping[str, Any], native: str) -> bytes:
         os.close(fd)
     if not program or len(program) % 8:
         raise SeccompError(f"seccomp: libseccomp exported {len(program)} bytes, not a BPF program")
-    return program
+    return enosys_stub(program, native, newest_syscall(lib, native_id), default)
+
+
+_NEWEST: dict[int, int] = {}
+
+
+def newest_syscall(lib: Any, arch: int) -> int:
+    """The highest syscall number this libseccomp knows on ``arch`` (Debian 12's 2.5.4: 456 on x86_64)."""
+    if arch not in _NEWEST:
+        newest = 0
+        for nr in range(1024):
+            try:
+                lib.resolve_syscall(arch, nr)
+            except (ValueError, OSError):
+                continue
+            newest = nr
+        _NEWEST[arch] = newest
+    return _NEWEST[arch]
 
 
 class _Fd:
