@@ -13,11 +13,12 @@ from kobako.snapshots._layer import apply_layer, check_member, open_layer
 from kobako.snapshots._overlay import OverlaySnapshotter
 from kobako.snapshots._probe import default_snapshotter, overlay_supported
 from kobako.snapshots._protocol import Info, Kind, Snapshotter
-from kobako.snapshots._streams import CountingReader
+from kobako.snapshots._streams import CountingReader, ExactSizeReader
 
 __all__ = [
     "CopySnapshotter",
     "CountingReader",
+    "ExactSizeReader",
     "Info",
     "Kind",
     "OverlaySnapshotter",

@@ -15,7 +15,7 @@ import tarfile
 from typing import IO, TYPE_CHECKING, cast
 
 from kobako.snapshots._layer import OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
-from kobako.snapshots._streams import CountingWriter
+from kobako.snapshots._streams import CountingWriter, ExactSizeReader
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -124,19 +124,4 @@ def _add_file(tf: tarfile.TarFile, info: tarfile.TarInfo, name: str, dfd: int, s
         if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(now.st_mode):
             return
         info.size = now.st_size
-        tf.addfile(info, _Exactly(f, now.st_size))
-
-
-class _Exactly:
-    """Reads exactly ``size`` bytes: zero-padded if the file shrank while being read, cut if it grew."""
-
-    def __init__(self, f: IO[bytes], size: int) -> None:
-        self._f, self._left = f, size
-
-    def read(self, n: int = -1) -> bytes:
-        if self._left <= 0:
-            return b""
-        n = self._left if n < 0 else min(n, self._left)
-        data = self._f.read(n) or b"\0" * n
-        self._left -= len(data)
-        return data
+        tf.addfile(info, cast("IO[bytes]", ExactSizeReader(f, now.st_size)))

@@ -149,3 +149,19 @@ class CountingWriter:
 
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
+
+
+class ExactSizeReader:
+    """Reads exactly ``size`` bytes of ``f`` (what a tar header promised): zero-padded if the file
+    shrank while being read, cut if it grew - a live container's files can change under a walk."""
+
+    def __init__(self, f: IO[bytes], size: int) -> None:
+        self._f, self._left = f, size
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        n = self._left if n < 0 else min(n, self._left)
+        data = self._f.read(n) or b"\0" * n
+        self._left -= len(data)
+        return data

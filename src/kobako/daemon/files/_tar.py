@@ -15,7 +15,7 @@ from typing import IO, Any, cast
 
 from kobako.daemon.files._pathstat import go_base, go_clean, path_stat
 from kobako.errors import InvalidArgument, NotFound, SystemError_
-from kobako.snapshots import check_member
+from kobako.snapshots import ExactSizeReader, check_member
 
 _CHUNK = 1 << 20
 CAPABILITY_XATTR = "security.capability"
@@ -63,21 +63,6 @@ def stat_path(abs_path: str) -> tuple[str, os.stat_result, dict[str, Any]]:
 
 
 # -- writing tars ------------------------------------------------------------------------------
-class _Padded:
-    """Reads exactly ``size`` bytes from ``f``: a file that shrank meanwhile is padded with zeros."""
-
-    def __init__(self, f: IO[bytes], size: int) -> None:
-        self._f, self._left = f, size
-
-    def read(self, n: int = -1) -> bytes:
-        if self._left <= 0:
-            return b""
-        n = self._left if n < 0 else min(n, self._left)
-        data = self._f.read(n) or b"\0" * n
-        self._left -= len(data)
-        return data
-
-
 class TarWriter:
     """Adds files to a PAX tar with moby's header rules: no user/group names, whole-second
     mtimes, hardlinks within the stream as links, ``security.capability`` as the only xattr,
@@ -130,7 +115,7 @@ class TarWriter:
             if not stat.S_ISREG(fst.st_mode):
                 return
             info.size = fst.st_size
-            self.tf.addfile(info, cast("IO[bytes]", _Padded(f, fst.st_size)))
+            self.tf.addfile(info, cast("IO[bytes]", ExactSizeReader(f, fst.st_size)))
         if st.st_nlink > 1:
             self._inodes[key] = info.name
 
