@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -100,3 +101,19 @@ def test_concurrent_writers_of_same_blob(store: LocalContentStore) -> None:
     assert errors == []
     assert store.read(sha256_digest(data)) == data
     assert list((store.root / "ingest").iterdir()) == []
+
+
+def test_writing_an_existing_blob_does_not_rewrite_it_and_leases_it(tmp_path: Path) -> None:
+
+
+    store = LocalContentStore(tmp_path / "content")
+    digest = store.write(b"config bytes")
+    before = os.stat(store.path(digest))
+    with store.leased() as lease:
+        assert store.write(b"config bytes") == digest
+        assert digest in lease.digests  # claimed for the operation in progress
+    after = os.stat(store.path(digest))
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not replaced
+    assert list((tmp_path / "content" / "ingest").iterdir()) == []
+    store.path(digest).unlink()  # gone (e.g. collected): written anew
+    assert store.write(b"config bytes") == digest and store.read(digest) == b"config bytes"
