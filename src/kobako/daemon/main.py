@@ -54,6 +54,9 @@ def _network_args(p: argparse.ArgumentParser) -> None:
                    help="enable net.ipv4.ip_forward at start (default true, as dockerd)")
     p.add_argument("--dns-forward", type=_bool, default=True, metavar="BOOL",
                    help="embedded DNS: forward unknown names to the host's resolvers (default true)")
+    p.add_argument("--big-tcp", type=_bool, default=None, metavar="BOOL",
+                   help="IPv4 BIG TCP on container veths: 185000-byte GSO/GRO packets "
+                        "(default: on with Linux >= 6.3)")
 
 
 def _tls_args(p: argparse.ArgumentParser) -> None:
@@ -101,8 +104,22 @@ def network_config(args: argparse.Namespace, data_root: Path, exec_root: Path) -
     if args.default_address_pool:
         kw["pools"] = tuple(PoolSpec.parse(x) for x in args.default_address_pool)
         kw["randomize_subnets"] = True  # parallel daemons on one pool rarely race for the same block
+    big = args.big_tcp if args.big_tcp is not None else _kernel_at_least(6, 3)
     return NetworkConfig(data_root=data_root / "network", netns_root=exec_root / "netns", prefix=prefix,
-                         bip=args.bip, ip_forward=args.ip_forward, dns_forward=args.dns_forward, **kw)
+                         bip=args.bip, ip_forward=args.ip_forward, dns_forward=args.dns_forward,
+                         big_tcp=BIG_TCP_SIZE if big else 0, **kw)
+
+
+BIG_TCP_SIZE = 185_000  # the kernel documentation's (and Cilium's) IPv4 BIG TCP size
+
+
+def _kernel_at_least(major: int, minor: int) -> bool:
+    """IPv4 BIG TCP (IFLA_GSO/GRO_IPV4_MAX_SIZE) came with Linux 6.3."""
+    try:
+        parts = os.uname().release.split(".")
+        return (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)) >= (major, minor)
+    except (ValueError, IndexError):
+        return False
 
 
 class SystemBackend:

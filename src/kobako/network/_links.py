@@ -79,13 +79,21 @@ def create_sandbox(path: Path, userns: Any = None) -> None:
     _netns.create(path, lo_up, userns=userns)
 
 
-def add_endpoint(ep: Endpoint, bridge: str, netns: Path, alias: str, default_route: bool) -> None:
-    """A veth from ``bridge`` into the sandbox, addressed, up, with the default route if asked."""
+def add_endpoint(ep: Endpoint, bridge: str, netns: Path, alias: str, default_route: bool, big_tcp: int = 0) -> None:
+    """A veth from ``bridge`` into the sandbox, addressed, up, with the default route if asked; with
+    ``big_tcp``, both ends take IPv4 GSO/GRO packets of that size (a kernel that refuses it gets the
+    default 64 KiB)."""
     with RtNetlink() as nl:
         master = nl.index(bridge)
         fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            nl.add_veth(ep.veth, alias, master, ep.ifname, fd, ep.mac)
+            try:
+                nl.add_veth(ep.veth, alias, master, ep.ifname, fd, ep.mac, big_tcp=big_tcp)
+            except OSError:
+                if not big_tcp:
+                    raise
+                delete_link(ep.veth)  # in case the refusal came after the pair was made
+                nl.add_veth(ep.veth, alias, master, ep.ifname, fd, ep.mac)
         finally:
             os.close(fd)
     try:

@@ -48,6 +48,7 @@ class NetworkConfig:
     ip_forward: bool = True
     dns_forward: bool = True
     randomize_subnets: bool = False
+    big_tcp: int = 0  # IPv4 GSO/GRO size limit of container veths (BIG TCP) when above 64 KiB; 0: kernel default
 
     @property
     def default_bridge(self) -> str:
@@ -474,7 +475,8 @@ class NetworkManager:
         sb.endpoints[net.id] = ep
         await asyncio.to_thread(self._save_sandbox, sb)
         await asyncio.to_thread(_links.add_endpoint, ep, net.bridge, sb.netns,
-                                self._alias("veth", sb.container_id, net.id), default_route and not net.internal)
+                                self._alias("veth", sb.container_id, net.id), default_route and not net.internal,
+                                self.cfg.big_tcp)
         return ep
 
     async def _start_dns(self, sb: Sandbox) -> None:

@@ -28,6 +28,7 @@ RTM_NEWADDR, RTM_GETADDR = 20, 22
 RTM_NEWROUTE, RTM_GETROUTE = 24, 26
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD = 1, 3, 4, 10, 18, 20, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
+IFLA_GSO_IPV4_MAX_SIZE, IFLA_GRO_IPV4_MAX_SIZE = 63, 64  # Linux 6.3+: IPv4 BIG TCP
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 IFF_UP = 0x1
@@ -165,6 +166,15 @@ class RtNetlink:
     def link(self, name: str) -> Link | None:
         return next((lk for lk in self.links() if lk.name == name), None)
 
+    def gso_ipv4_max_size(self, name: str) -> int | None:
+        """The link's IPv4 GSO size limit (None: a kernel without IPv4 BIG TCP, before 6.3)."""
+        for p in self.dump(RTM_GETLINK, _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
+            a = parse_attrs(p, _IFINFO.size)
+            if _str(a.get(IFLA_IFNAME)) == name:
+                raw = a.get(IFLA_GSO_IPV4_MAX_SIZE)
+                return struct.unpack("=I", raw[:4])[0] if raw else None
+        raise OSError(_errno.ENODEV, os.strerror(_errno.ENODEV), name)
+
     def index(self, name: str) -> int:
         lk = self.link(name)
         if lk is None:
@@ -180,14 +190,16 @@ class RtNetlink:
         return index
 
     def add_veth(self, name: str, alias: str, master: int, peer: str, peer_netns_fd: int,
-                 peer_mac: str | None = None) -> int:
-        """A veth pair: ``name`` here, enslaved to ``master`` and up; ``peer`` in the given netns."""
+                 peer_mac: str | None = None, big_tcp: int = 0) -> int:
+        """A veth pair: ``name`` here, enslaved to ``master`` and up; ``peer`` in the given netns.
+        ``big_tcp``: the IPv4 GSO/GRO size limit of both ends (BIG TCP), when above 64 KiB."""
+        big = (attr(IFLA_GSO_IPV4_MAX_SIZE, big_tcp) + attr(IFLA_GRO_IPV4_MAX_SIZE, big_tcp)) if big_tcp else b""
         peer_body = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + attr(IFLA_IFNAME, peer)
-        peer_body += attr(IFLA_NET_NS_FD, peer_netns_fd)
+        peer_body += attr(IFLA_NET_NS_FD, peer_netns_fd) + big
         if peer_mac:
             peer_body += attr(IFLA_ADDRESS, mac_bytes(peer_mac))
         body = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, IFF_UP, IFF_UP) + attr(IFLA_IFNAME, name)
-        body += attr(IFLA_MASTER, master)
+        body += attr(IFLA_MASTER, master) + big
         body += nested(IFLA_LINKINFO, attr(IFLA_INFO_KIND, "veth"),
                        nested(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peer_body)))
         self.request(RTM_NEWLINK, body, NLM_F_CREATE | NLM_F_EXCL, what=f"create veth {name}")
