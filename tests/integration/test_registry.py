@@ -837,3 +837,29 @@ def test_kobako_image_prune_cli(daemon: Daemon, registry: RegistryProc) -> None:
     assert "Total reclaimed space: " in out and not blobs & content_blobs(daemon)
     res = daemon.kobako("image", "prune", "-f", "--filter", "bogus=1", check=False)
     assert res.returncode != 0 and b"invalid filter 'bogus'" in res.stderr
+
+
+def test_build_pulls_a_missing_base_image(daemon: Daemon, registry: RegistryProc, tmp_path: Path) -> None:
+    """dockerd's legacy builder: FROM an image that is not here pulls it (its progress in the build's
+    output); --pull asks the registry again even when it is here; a base no registry has fails on its line."""
+    base = f"{registry.addr}/kobako/base:1"
+    daemon.kobako("tag", "busybox", base)
+    daemon.kobako("push", base)
+    daemon.kobako("rmi", base)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {base}\nRUN echo built > /built\n")
+    tag = "kb-pulled-base:1"
+    try:
+        out = kobako_out(daemon.kobako("build", "-t", tag, str(ctx)))
+        assert "Step 1/2 : FROM " + base in out and "Downloaded newer image for " + base in out, out
+        assert daemon.kobako("run", "--rm", tag, "cat", "/built").stdout == b"built\n"
+        again = kobako_out(daemon.kobako("build", "--pull", "-t", tag, str(ctx)))
+        assert "Image is up to date for " + base in again and "Using cache" in again, again
+        (ctx / "Dockerfile").write_text(f"FROM {registry.addr}/kobako/nosuch:1\n")
+        res = daemon.kobako("build", str(ctx), check=False)
+        failed = kobako_out(res)
+        assert res.returncode == 1 and "pull access denied for" in failed and "nosuch" in failed, failed
+        assert "line 1" in failed.lower() or "dockerfile:1" in failed.lower(), failed
+    finally:
+        daemon.kobako("rmi", "-f", tag, base, check=False)

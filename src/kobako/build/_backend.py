@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kobako.build._context import ContextReceiver, TarTree, receive_file
-from kobako.build.builder import Builder, BuildOptions, RunStep
+from kobako.build.builder import Builder, BuildOptions, Puller, RunStep
 from kobako.build.cache import BuildCache
 
 if TYPE_CHECKING:
@@ -27,13 +27,13 @@ _SMALL = 64 << 10  # a body this small is indexed on the event loop
 
 
 class BuildBackend:
-    def __init__(self, images: ImageStore, root: Path, runner: RunStep | None) -> None:
+    def __init__(self, images: ImageStore, root: Path, runner: RunStep | None, puller: Puller | None = None) -> None:
         self.images = images
         self.root = Path(root)
         self.tmp = self.root / "tmp"
         shutil.rmtree(self.tmp, ignore_errors=True)  # left by a daemon that died mid-build
         self.cache = BuildCache(self.root / "cache.db", images.content)
-        self.builder = Builder(images, self.cache, runner, self.tmp)
+        self.builder = Builder(images, self.cache, runner, self.tmp, puller)
 
     async def receive(self, body: AsyncIterator[bytes]) -> TarTree:
         """The context from a streamed request body; indexing runs in a worker thread, one batch

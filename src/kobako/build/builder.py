@@ -24,7 +24,7 @@ import secrets
 import shutil
 import stat
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -88,6 +88,12 @@ class BuildOptions:
     network: str = ""
     quiet: bool = False
     pull: bool = False
+    registry_auth: dict[str, str] = field(default_factory=dict)  # registry → X-Registry-Auth (X-Registry-Config)
+
+
+# What the daemon gives the builder to fetch a base image: (reference, X-Registry-Auth or None) → Docker's
+# pull progress objects; raises when the image cannot be pulled.
+Puller = Callable[[str, "str | None"], AsyncIterator[dict[str, Any]]]
 
 
 @dataclass
@@ -132,12 +138,14 @@ def _short(digest: str) -> str:
 
 
 class Builder:
-    def __init__(self, images: ImageStore, cache: BuildCache, runner: RunStep | None, tmp_root: Path) -> None:
+    def __init__(self, images: ImageStore, cache: BuildCache, runner: RunStep | None, tmp_root: Path,
+                 puller: Puller | None = None) -> None:
         self.images = images
         self.content = images.content
         self.cache = cache
         self.runner = runner
         self.tmp_root = Path(tmp_root)
+        self.puller = puller
 
     async def build(self, context: Path | LayerTree, opts: BuildOptions,
                     emit: Callable[[dict[str, Any]], None]) -> Image:
@@ -401,10 +409,19 @@ class _Job:
             state.digest = await asyncio.to_thread(self._store_config, config)
             return state
         try:
+            if self.opts.pull:
+                raise NoSuchImage(base)  # --pull: always ask the registry first
             image = await asyncio.to_thread(self.images.get, base)
-        except (NoSuchImage, InvalidArgument) as exc:
-            raise ins.error(f"pull access denied for {base} or no such image: {exc} "
-                            "(kobako cannot pull from registries yet)") from None
+        except NoSuchImage as exc:
+            if self.b.puller is None:
+                raise ins.error(f"pull access denied for {base} or no such image: {exc}") from None
+            await self._pull(ins, base)
+            try:
+                image = await asyncio.to_thread(self.images.get, base)
+            except NoSuchImage:
+                raise ins.error(f"no such image after pulling {base}") from None
+        except InvalidArgument as exc:
+            raise ins.error(f"invalid reference format: {base}: {exc}") from None
         config = json.loads(json.dumps(image.config))
         for k in ("container_config", "container", "id", "parent", "docker_version"):
             config.pop(k, None)
@@ -416,6 +433,26 @@ class _Job:
         if config != image.config:
             state.digest = await asyncio.to_thread(self._store_config, config)
         return state
+
+    async def _pull(self, ins: Instruction, base: str) -> None:
+        """dockerd's legacy builder: a base image that is not here (or every one, with --pull) is
+        pulled, its progress shown in the build's output."""
+        from kobako.images import parse_reference
+
+        assert self.b.puller is not None
+        domain = parse_reference(base).domain
+        auth = self.opts.registry_auth.get(domain) or (
+            self.opts.registry_auth.get("https://index.docker.io/v1/") if domain == "docker.io" else None)
+        try:
+            async for obj in self.b.puller(base, auth):
+                if obj.get("error") or obj.get("errorDetail"):
+                    raise ins.error(str((obj.get("errorDetail") or {}).get("message") or obj.get("error")))
+                self._emit(obj)
+        except DockerfileError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the registry's or the reference's error, named on the FROM line
+            raise ins.error(f"pull access denied for {base}, repository does not exist or may require "
+                            f"'docker login': {exc}") from None
 
     def stages_built(self) -> list[_Stage]:
         return self.stages

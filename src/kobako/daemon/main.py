@@ -278,7 +278,10 @@ async def serve(args: argparse.Namespace) -> None:
     from kobako.build import BuildBackend
     from kobako.daemon._buildrun import ContainerRunStep
 
-    add_build_routes(router, BuildBackend(store, data_root / "build", ContainerRunStep(containers)))
+    def pull_base(ref: str, auth: str | None) -> Any:
+        return images.pull(ref, "", auth)
+
+    add_build_routes(router, BuildBackend(store, data_root / "build", ContainerRunStep(containers), pull_base))
     server = Server(router, ssl=getattr(args, "api_ssl", None))
     hosts = args.host or [DEFAULT_SOCK]
     await server.start(hosts)

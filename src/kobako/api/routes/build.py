@@ -58,7 +58,33 @@ def build_options(req: Request) -> dict[str, Any]:
         network=req.q("networkmode") or "",
         quiet=req.qbool("q"),
         pull=req.qbool("pull"),
+        registry_auth=registry_config(req.headers.get("x-registry-config", "")),
     )
+
+
+def registry_config(header: str) -> dict[str, str]:
+    """``X-Registry-Config`` (base64url JSON: registry → {username, password, ...}) as registry →
+    an ``X-Registry-Auth`` value for the pull of a base image; an unreadable header is ignored, as
+    dockerd does."""
+    if not header:
+        return {}
+    import base64
+    import json
+
+    try:
+        pad = "=" * (-len(header) % 4)
+        data = json.loads(base64.urlsafe_b64decode(header + pad))
+    except (ValueError, TypeError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    out = {}
+    for registry, cfg in data.items():
+        if isinstance(registry, str) and isinstance(cfg, dict):
+            domain = registry.removeprefix("https://").removeprefix("http://").split("/", 1)[0]
+            encoded = base64.urlsafe_b64encode(json.dumps(cfg).encode()).decode()
+            out[registry] = out[domain] = encoded
+    return out
 
 
 def add_build_routes(router: Router, builds: Any) -> None:
