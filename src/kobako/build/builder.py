@@ -225,7 +225,9 @@ class _Job:
         unused = sorted(set(self.opts.build_args) - self.consumed - BUILTIN_ARGS)
         if unused:
             self.out(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
-        image = await asyncio.to_thread(self._finish, state)
+        image = self._finished(state)  # a rebuild's result is already an image: no thread hop
+        if image is None:
+            image = await asyncio.to_thread(self._finish, state)
         self.result = image.id
         self._emit({"aux": {"ID": image.id}})
         if self.opts.quiet:
@@ -411,7 +413,7 @@ class _Job:
         try:
             if self.opts.pull:
                 raise NoSuchImage(base)  # --pull: always ask the registry first
-            image = await asyncio.to_thread(self.images.get, base)
+            image = self.images.get(base)  # on the loop: one indexed SELECT and two small reads
         except NoSuchImage as exc:
             if self.b.puller is None:
                 raise ins.error(f"pull access denied for {base} or no such image: {exc}") from None
@@ -960,6 +962,19 @@ class _Job:
         return LayerTree.from_mounts(self.images.snapshotter.mounts(top))
 
     # -- images ---------------------------------------------------------------------------------
+    def _finished(self, state: _State) -> Image | None:
+        """The image of ``state`` when it already exists (every step came from the cache), its cache
+        records touched; None when it must be written (``_finish``, in a thread)."""
+        if not state.digest:
+            return None
+        try:
+            image = self.images.get(state.digest)
+        except NoSuchImage:
+            return None
+        if self.used_keys:
+            self.b.cache.touch(self.used_keys)
+        return image
+
     def _finish(self, state: _State) -> Image:
         if self.used_keys:
             self.b.cache.touch(self.used_keys)

@@ -7,7 +7,7 @@ stream under a private name. ``-`` reads a tar or a bare Dockerfile from stdin.
 
 from __future__ import annotations
 
-import os
+import posix  # not `os`: it (with posixpath, stat, _collections_abc) is ~2 ms of every build's start
 import sys
 
 from kobako.cli.main import CommandError
@@ -44,8 +44,81 @@ def _pairs(items: list[str], what: str, env_fallback: bool) -> dict[str, str | N
         key, eq, value = item.partition("=")
         if not key:
             raise CommandError(f"invalid {what}: {item!r}")
-        out[key] = value if eq else (os.environ.get(key) if env_fallback else "")
+        if eq:
+            out[key] = value
+        elif env_fallback:
+            got = posix.environ.get(key.encode())
+            out[key] = None if got is None else got.decode("utf-8", "surrogateescape")
+        else:
+            out[key] = ""
     return out
+
+
+# -- paths without os.path (the same lexical rules as posixpath) -----------------------------------
+_S_IFMT, _S_IFDIR, _S_IFREG = 0o170000, 0o040000, 0o100000
+
+
+def _is(path: str, kind: int) -> bool:
+    try:
+        return (posix.stat(path).st_mode & _S_IFMT) == kind
+    except (OSError, ValueError):
+        return False
+
+
+def _exists(path: str) -> bool:
+    try:
+        posix.stat(path)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _join(a: str, b: str) -> str:
+    return b if b.startswith("/") else (a + b if not a or a.endswith("/") else a + "/" + b)
+
+
+def _abspath(path: str) -> str:
+    parts: list[str] = []
+    for part in _join(posix.getcwd(), path).split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/" + "/".join(parts)
+
+
+def _relpath(path: str, start: str) -> str:
+    """``os.path.relpath`` of two absolute, normalised paths."""
+    p, s = [x for x in path.split("/") if x], [x for x in start.split("/") if x]
+    n = 0
+    while n < min(len(p), len(s)) and p[n] == s[n]:
+        n += 1
+    return "/".join([".."] * (len(s) - n) + p[n:]) or "."
+
+
+def _walk_all(root: str) -> Iterator[tuple[str, posix.stat_result]]:
+    """Every path under ``root`` with its lstat, directories before their content, sorted by name: what
+    ``DockerIgnore.walk_stat`` yields when there is no .dockerignore (without importing it)."""
+    def visit(rel_dir: str, full: str) -> Iterator[tuple[str, posix.stat_result]]:
+        try:
+            with posix.scandir(full) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue  # gone since the listing
+            yield rel, st
+            if (st.st_mode & _S_IFMT) == _S_IFDIR:
+                yield from visit(rel, entry.path)
+
+    yield from visit("", root)
 
 
 _PIECE = 1 << 20  # bytes handed to the HTTP client at a time (one chunk of the chunked body)
@@ -53,20 +126,20 @@ _PIECE = 1 << 20  # bytes handed to the HTTP client at a time (one chunk of the 
 
 def _file_bytes(path: str, size: int) -> bytes:
     """``size`` bytes of the file (zero-padded if it shrank since its lstat, cut if it grew)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    fd = posix.open(path, posix.O_RDONLY | posix.O_NOFOLLOW)
     try:
-        data = os.read(fd, size) if size else b""
+        data = posix.read(fd, size) if size else b""
         while len(data) < size:
-            more = os.read(fd, size - len(data))
+            more = posix.read(fd, size - len(data))
             if not more:
                 return data + bytes(size - len(data))
             data += more
         return data
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
-def _entries(root: str, paths: Iterator[tuple[str, os.stat_result]]) -> Iterator[bytes]:
+def _entries(root: str, paths: Iterator[tuple[str, posix.stat_result]]) -> Iterator[bytes]:
     """Tar members (header blocks, data, padding) for the walked paths: regular files, directories
     and symlinks, owned by 0:0 as docker's client sends them; hard links to a file sent earlier
     become link members."""
@@ -77,7 +150,7 @@ def _entries(root: str, paths: Iterator[tuple[str, os.stat_result]]) -> Iterator
     links: dict[tuple[int, int], str] = {}
     for path, st in paths:
         mode, mtime = S.S_IMODE(st.st_mode), int(st.st_mtime)
-        full = os.path.join(root, path)
+        full = _join(root, path)
         if S.S_ISREG(st.st_mode):
             if st.st_nlink > 1:
                 first = links.setdefault((st.st_dev, st.st_ino), path)
@@ -95,7 +168,7 @@ def _entries(root: str, paths: Iterator[tuple[str, os.stat_result]]) -> Iterator
             yield header(path + "/", mode=mode, mtime=mtime, typeflag=DIRTYPE)
         elif S.S_ISLNK(st.st_mode):
             try:
-                target = os.readlink(full)
+                target = posix.readlink(full)
             except OSError:
                 continue
             yield header(path, mode=mode, mtime=mtime, typeflag=SYMTYPE, linkname=target)
@@ -118,30 +191,34 @@ def _batched(parts: Iterator[bytes]) -> Iterator[bytes]:
 
 def context_tar(root: str, dockerfile: str | None) -> tuple[Iterator[bytes], str]:
     """(tar chunks, the Dockerfile's name inside the tar)."""
-    from kobako.build.dockerignore import DockerIgnore
-
-    if not os.path.isdir(root):
+    if not _is(root, _S_IFDIR):
         raise CommandError(f'unable to prepare context: path "{root}" not found')
-    df_host = dockerfile if dockerfile and dockerfile != "-" else os.path.join(root, "Dockerfile")
-    if dockerfile and dockerfile != "-" and not os.path.isabs(dockerfile) and not os.path.exists(dockerfile):
-        df_host = os.path.join(root, dockerfile)
+    df_host = dockerfile if dockerfile and dockerfile != "-" else _join(root, "Dockerfile")
+    if dockerfile and dockerfile != "-" and not dockerfile.startswith("/") and not _exists(dockerfile):
+        df_host = _join(root, dockerfile)
     df_stdin = sys.stdin.buffer.read() if dockerfile == "-" else None
-    rel = os.path.relpath(os.path.abspath(df_host), os.path.abspath(root))
+    rel = _relpath(_abspath(df_host), _abspath(root))
     outside = df_stdin is not None or rel.startswith("..")
-    if df_stdin is None and not os.path.isfile(df_host):
-        if dockerfile is None and os.path.isfile(os.path.join(root, "dockerfile")):
-            rel, df_host = "dockerfile", os.path.join(root, "dockerfile")
+    if df_stdin is None and not _is(df_host, _S_IFREG):
+        if dockerfile is None and _is(_join(root, "dockerfile"), _S_IFREG):
+            rel, df_host = "dockerfile", _join(root, "dockerfile")
         else:
             raise CommandError(f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: "
-                               f"lstat {os.path.abspath(df_host)}: no such file or directory")
-    # a private name for a Dockerfile from outside the context (os.urandom: `secrets` costs 12 ms to import)
-    name = f".dockerfile.{os.urandom(10).hex()}" if outside else rel.replace(os.sep, "/")
-    ignore = DockerIgnore.from_context(root)
+                               f"lstat {_abspath(df_host)}: no such file or directory")
+    # a private name for a Dockerfile from outside the context (urandom: `secrets` costs 12 ms to import)
+    name = f".dockerfile.{posix.urandom(10).hex()}" if outside else rel
+    always = [] if outside else [name, ".dockerignore"]
+    if _exists(_join(root, ".dockerignore")):
+        from kobako.build.dockerignore import DockerIgnore
+
+        paths = DockerIgnore.from_context(root).walk_stat(root, always=always)
+    else:
+        paths = _walk_all(root)
 
     def members() -> Iterator[bytes]:
         from kobako.build._tarfmt import END, header, padding
 
-        yield from _entries(root, ignore.walk_stat(root, always=[] if outside else [name, ".dockerignore"]))
+        yield from _entries(root, paths)
         if outside:
             if df_stdin is not None:
                 data = df_stdin
