@@ -410,7 +410,9 @@ class Kobako(Engine):
         self.sock = Path(f"/run/kobako-bench{tag}.sock") if tag else KOBAKO_SOCK
         self.exec_root = Path(f"/run/kobako-bench{tag}-exec") if tag else KOBAKO_EXEC
         self.cgroup = f"/kobako-bench{tag}" if tag else KOBAKO_CGROUP
-        self.daemon_args = list(daemon_args)
+        # like the networkless dockerd it is compared with, kobakod leaves the host's ip_forward alone
+        # unless a bench (the network one) asks otherwise
+        self.daemon_args = list(daemon_args) or ["--ip-forward=false"]
         self.data = tmp / "kobako-data"
         self.log = tmp / "kobakod.log"
         self.bin = str(VENV_BIN / "kobako")
