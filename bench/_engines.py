@@ -358,6 +358,23 @@ class Engine:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
 
+    exec_root: Path
+    data: Path
+    cgroup: str
+
+    def remove_roots(self) -> None:
+        """Kill whatever still names this engine's roots, unmount and remove them, its cgroup, its socket."""
+        for pid in pids_mentioning(str(self.exec_root), str(self.data)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        unmount_under(self.data, self.exec_root)
+        remove_cgroup(self.cgroup)
+        shutil.rmtree(self.exec_root, ignore_errors=True)
+        shutil.rmtree(self.data, ignore_errors=True)
+        self.sock.unlink(missing_ok=True)
+
     def client_env(self) -> dict[str, str]:
         raise NotImplementedError
 
@@ -481,16 +498,7 @@ class Kobako(Engine):
                     os.kill(int(pidfile.read_text()), signal.SIGKILL)
                 except (OSError, ValueError):
                     pass
-        for pid in pids_mentioning(str(self.exec_root), str(self.data)):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        unmount_under(self.data, self.exec_root)
-        remove_cgroup(self.cgroup)
-        shutil.rmtree(self.exec_root, ignore_errors=True)
-        shutil.rmtree(self.data, ignore_errors=True)
-        self.sock.unlink(missing_ok=True)
+        self.remove_roots()
         self.remove_network_leftovers()
 
     def network_prefix(self) -> str | None:
@@ -619,16 +627,7 @@ class Docker(Engine):
                 run(self.cli("network", "rm", name), env=self.client_env(), check=False, timeout=60)
         stop_process(self.proc, timeout=30)
         # dockerd stops its managed containerd; anything still naming our roots is ours: kill it
-        for pid in pids_mentioning(str(self.exec_root), str(self.data)):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        unmount_under(self.data, self.exec_root)
-        remove_cgroup(self.cgroup)
-        shutil.rmtree(self.exec_root, ignore_errors=True)
-        shutil.rmtree(self.data, ignore_errors=True)
-        self.sock.unlink(missing_ok=True)
+        self.remove_roots()
         for bridge in self.bridges:
             delete_bridge(bridge)
 

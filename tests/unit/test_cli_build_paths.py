@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kobako.build._scan import walk_all
 from kobako.build.dockerignore import DockerIgnore
 from kobako.cli.commands import build as cmd
 
@@ -38,6 +39,6 @@ def test_walk_without_dockerignore_is_walk_stat(tmp_path: Path) -> None:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(rel)
     (tmp_path / "link").symlink_to("b")
-    ours = [(rel, st.st_mode, st.st_size) for rel, st in cmd._walk_all(str(tmp_path))]
+    ours = [(rel, st.st_mode, st.st_size) for rel, st in walk_all(str(tmp_path))]
     theirs = [(rel, st.st_mode, st.st_size) for rel, st in DockerIgnore().walk_stat(tmp_path)]
     assert ours == theirs and ("link", (tmp_path / "link").lstat().st_mode, 1) in ours

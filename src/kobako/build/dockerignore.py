@@ -16,6 +16,8 @@ import os
 import posixpath
 import stat
 
+from kobako.build._scan import scan
+
 TYPE_CHECKING = False  # `typing` and `re` cost the CLI start-up; re is imported only for patterns
 if TYPE_CHECKING:
     import re
@@ -172,27 +174,17 @@ class DockerIgnore:
         filtering = bool(self.patterns)
 
         def visit(rel_dir: str, full: str) -> Iterator[tuple[str, os.stat_result]]:
-            try:
-                with os.scandir(full) as it:
-                    entries = sorted(it, key=lambda e: e.name)
-            except OSError:
-                return
-            for entry in entries:
-                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue  # gone since the listing
+            for rel, path, st in scan(rel_dir, full):
                 is_dir = stat.S_ISDIR(st.st_mode)
                 if filtering and rel not in keep and self.excluded(rel):
                     if is_dir and self.may_include_under(rel):
-                        sub = list(visit(rel, entry.path))
+                        sub = list(visit(rel, path))
                         if sub:
                             yield rel, st
                             yield from sub
                     continue
                 yield rel, st
                 if is_dir:
-                    yield from visit(rel, entry.path)
+                    yield from visit(rel, path)
 
         yield from visit("", root)

@@ -99,28 +99,6 @@ def _relpath(path: str, start: str) -> str:
     return "/".join([".."] * (len(s) - n) + p[n:]) or "."
 
 
-def _walk_all(root: str) -> Iterator[tuple[str, posix.stat_result]]:
-    """Every path under ``root`` with its lstat, directories before their content, sorted by name: what
-    ``DockerIgnore.walk_stat`` yields when there is no .dockerignore (without importing it)."""
-    def visit(rel_dir: str, full: str) -> Iterator[tuple[str, posix.stat_result]]:
-        try:
-            with posix.scandir(full) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError:
-            return
-        for entry in entries:
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue  # gone since the listing
-            yield rel, st
-            if (st.st_mode & _S_IFMT) == _S_IFDIR:
-                yield from visit(rel, entry.path)
-
-    yield from visit("", root)
-
-
 _PIECE = 1 << 20  # bytes handed to the HTTP client at a time (one chunk of the chunked body)
 
 
@@ -213,7 +191,9 @@ def context_tar(root: str, dockerfile: str | None) -> tuple[Iterator[bytes], str
 
         paths = DockerIgnore.from_context(root).walk_stat(root, always=always)
     else:
-        paths = _walk_all(root)
+        from kobako.build._scan import walk_all
+
+        paths = walk_all(root)
 
     def members() -> Iterator[bytes]:
         from kobako.build._tarfmt import END, header, padding
