@@ -74,6 +74,18 @@ def test_missing_blob_and_bad_digest(store: LocalContentStore) -> None:
         store.writer("md5:abc")
 
 
+def test_read_large_and_empty_blobs_and_has_is_files_only(store: LocalContentStore) -> None:
+    big = os.urandom(3 << 20) + b"tail"
+    d = store.write(big)
+    assert store.read(d) == big and store.size(d) == len(big)
+    empty = store.write(b"")
+    assert store.read(empty) == b"" and store.has(empty)
+    # a directory where a blob would be is not a blob
+    odd = sha256_digest(b"a directory")
+    os.mkdir(store.path(odd))
+    assert not store.has(odd)
+
+
 def test_delete(store: LocalContentStore) -> None:
     d = store.write(b"gone")
     store.delete(d)

@@ -31,7 +31,7 @@ _current: ContextVar[Lease | None] = ContextVar("kobako_content_lease", default=
 
 @contextlib.contextmanager
 def gc_lock(root: Path, exclusive: bool) -> Iterator[None]:
-    fd = os.open(root / "gc.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(f"{root}/gc.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         yield

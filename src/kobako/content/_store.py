@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import BinaryIO
 
 from kobako.content._lease import Lease, current_lease, gc_lock, leased, live_leases
@@ -44,6 +45,7 @@ class LocalContentStore:
         self.root = Path(root)
         self.unleased_grace = unleased_grace
         self._blobs = self.root / "sha256"
+        self._prefix = str(self._blobs) + "/"  # blob paths as plain strings: no Path per lookup
         self._ingest = self.root / "ingest"
         self._blobs.mkdir(parents=True, exist_ok=True)
         self._ingest.mkdir(parents=True, exist_ok=True)
@@ -58,24 +60,47 @@ class LocalContentStore:
         """Where the blob lives (whether or not it exists)."""
         return self._blobs / _hex(digest)
 
+    def _file(self, digest: str) -> str:
+        """``path`` as a string: the hot lookups (``has``, ``read``; several per cached build step)
+        build no ``Path``."""
+        return self._prefix + _hex(digest)
+
     def has(self, digest: str) -> bool:
-        return self.path(digest).is_file()
+        try:
+            return S_ISREG(os.stat(self._file(digest)).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
 
     def size(self, digest: str) -> int:
         try:
-            return self.path(digest).stat().st_size
+            return os.stat(self._file(digest)).st_size
         except FileNotFoundError:
             raise NoSuchBlob(digest) from None
 
     def open(self, digest: str) -> BinaryIO:
         try:
-            return open(self.path(digest), "rb")
+            return open(self._file(digest), "rb")
         except FileNotFoundError:
             raise NoSuchBlob(digest) from None
 
     def read(self, digest: str) -> bytes:
-        with self.open(digest) as f:
-            return f.read()
+        try:
+            fd = os.open(self._file(digest), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise NoSuchBlob(digest) from None
+        try:
+            size = os.fstat(fd).st_size  # a blob is immutable once in place: read exactly its size
+            data = os.read(fd, size)
+            if len(data) < size:  # a short read (never for a small blob)
+                parts = [data]
+                left = size - len(data)
+                while left > 0 and (chunk := os.read(fd, min(left, 1 << 30))):
+                    parts.append(chunk)
+                    left -= len(chunk)
+                data = b"".join(parts)
+            return data
+        finally:
+            os.close(fd)
 
     def writer(self, expected: str | None = None) -> ContentWriter:
         if expected is not None:
