@@ -24,6 +24,7 @@ import secrets
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -52,6 +53,7 @@ LAYER_MEDIA = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 # moby builder/dockerfile/buildargs.go: usable without an ARG line, never in the history
 BUILTIN_ARGS = frozenset({"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
                           "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"})
+_CONFIG_MEMO = 1024  # parsed configs the builder keeps (each a few KB)
 _EXPAND = frozenset({"add", "copy", "env", "expose", "label", "stopsignal", "user", "volume", "workdir", "arg"})
 
 
@@ -98,17 +100,31 @@ Puller = Callable[[str, "str | None"], AsyncIterator[dict[str, Any]]]
 
 @dataclass
 class _State:
-    """A stage's image so far: config (with rootfs and history), layer descriptors, its digest."""
+    """A stage's image so far: config (with rootfs and history), layer descriptors, its digest.
+
+    A state from the cache shares its config with the builder's memo of parsed configs
+    (``shared``): it is read as is, and whoever changes it takes its own copy first (``own``)."""
 
     config: dict[str, Any]
     layers: list[dict[str, Any]]
     digest: str = ""
     args: dict[str, str | None] = field(default_factory=dict)  # ARGs declared in this stage
+    shared: bool = False
+
+    def own(self) -> dict[str, Any]:
+        """The config, copied first if it is the memo's; for changing it."""
+        if self.shared:
+            self.config = json.loads(json.dumps(self.config))
+            self.shared = False
+        return self.config
 
     @property
     def section(self) -> dict[str, Any]:
-        sec: dict[str, Any] = self.config.setdefault("config", {})
-        return sec
+        """The container config section (read it; change it only after ``own``)."""
+        sec = self.config.get("config")
+        if sec is None:
+            sec = self.own().setdefault("config", {})
+        return sec  # type: ignore[no-any-return]
 
     @property
     def shell(self) -> list[str]:
@@ -146,6 +162,21 @@ class Builder:
         self.runner = runner
         self.tmp_root = Path(tmp_root)
         self.puller = puller
+        # Parsed config blobs by digest, for cache hits: content-addressed, so never stale; shared
+        # read-only with the states that use them (``_State.shared``), bounded.
+        self._configs: dict[str, dict[str, Any]] = {}
+        self._configs_lock = threading.Lock()
+
+    def config_of(self, digest: str) -> dict[str, Any]:
+        """The parsed config blob ``digest`` (NoSuchBlob if it is not in the store); read-only."""
+        config = self._configs.get(digest)
+        if config is None:
+            config = json.loads(self.content.read(digest))
+            with self._configs_lock:
+                if len(self._configs) >= _CONFIG_MEMO:
+                    del self._configs[next(iter(self._configs))]  # the oldest
+                self._configs[digest] = config
+        return config
 
     async def build(self, context: Path | LayerTree, opts: BuildOptions,
                     emit: Callable[[dict[str, Any]], None]) -> Image:
@@ -381,7 +412,7 @@ class _Job:
         self.out(f" ---> {_short(state.digest)}\n")
         triggers = list(state.section.get("OnBuild") or [])
         if triggers:
-            state.section["OnBuild"] = None
+            state.own()["config"]["OnBuild"] = None
             self.out(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
             state.digest = await asyncio.to_thread(self._store_config, state.config)
             for text in triggers:
@@ -477,7 +508,7 @@ class _Job:
         key = cache_key(state.digest, created_by, extra)
         hit = await self._cached(key, state, created_by, change)
         if hit is not None:
-            return _State(hit[0], hit[1], hit[2], dict(state.args))
+            return _State(hit[0], hit[1], hit[2], dict(state.args), shared=True)
         config = json.loads(json.dumps(state.config))
         change(config.setdefault("config", {}))
         config["created"] = _now()
@@ -510,7 +541,7 @@ class _Job:
         if hit is None:
             return None
         self.used_keys.append(key)
-        return json.loads(self.content.read(hit.config_digest)), hit.layers, hit.config_digest
+        return self.b.config_of(hit.config_digest), hit.layers, hit.config_digest
 
     def _lookup(self, key: str, state: _State, created_by: str, change: Callable[[dict[str, Any]], Any] | None,
                 ) -> tuple[dict[str, Any], list[dict[str, Any]], str] | None:
@@ -650,7 +681,7 @@ class _Job:
         who = ins.args[0]
         new = await self._config_step(state, f"MAINTAINER {who}", lambda s: None)
         if new.config.get("author") != who:
-            new.config["author"] = who
+            new.own()["author"] = who
             new.digest = await asyncio.to_thread(self._store_config, new.config)
         return new
 
@@ -710,7 +741,7 @@ class _Job:
         key = cache_key(state.digest, "RUN " + created_by, ())
         hit = await self._cached(key, state, created_by)
         if hit is not None:
-            return _State(hit[0], hit[1], hit[2], dict(state.args))
+            return _State(hit[0], hit[1], hit[2], dict(state.args), shared=True)
         if self.b.runner is None:
             raise ins.error("RUN is not available: this builder has no container runtime")
         image = await asyncio.to_thread(self._materialize, state)
@@ -842,7 +873,7 @@ class _Job:
             key = cache_key(state.digest, created_by, (flags, f"chown={chown}", f"dest={dest_abs}"))
             hit = await self._cached(key, state, created_by)
             if hit is not None:
-                return _State(hit[0], hit[1], hit[2], dict(state.args))
+                return _State(hit[0], hit[1], hit[2], dict(state.args), shared=True)
             image_tree = await self._state_tree(state, cleanup)
             owner = self._owner(ins, chown, image_tree) if chown else None
 

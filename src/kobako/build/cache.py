@@ -13,6 +13,12 @@ a query, not a connection, and a record is never worth an fsync (one lost in a p
 step built again). A build marks the records it reused (``last_used``) in one transaction at its
 end, not with a write per cached step, and a lookup checks only the blobs the parent does not
 already pin.
+
+Records are also mirrored in memory (``_mem``, filled by lookups and ``put``, bounded): a cached
+step then costs no query and no JSON decoding, only the ``stat`` of its blobs, which is what makes a
+record valid. Only this daemon writes the table (the data root is locked); every change to it
+(``put``, a record found broken, ``prune``) updates the mirror under the same lock as the SQL, and a
+miss still asks SQLite, so the mirror never answers for a record the table does not have.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ class CacheHit:
     layers: list[dict[str, Any]]
 
 
+_MIRROR = 4096  # records kept in memory (a step's record is a few hundred bytes)
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS steps (
     key TEXT PRIMARY KEY,
@@ -65,6 +73,8 @@ class BuildCache:
         self._lock = threading.Lock()  # prune's
         self._db_lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        # key -> (config digest, layers): read-only; a hit hands out copies of the layer dicts
+        self._mem: dict[str, tuple[str, tuple[dict[str, Any], ...]]] = {}
         with self._db() as db:
             db.executescript(_SCHEMA)
 
@@ -88,19 +98,32 @@ class BuildCache:
         """The step's record, if its blobs are all still in the content store (``known``: digests
         the caller already knows are there, such as the parent's layers, not checked again).
         ``touch=False`` leaves ``last_used`` to one ``touch`` of the whole build's keys."""
-        with self._db() as db:
-            row = db.execute("SELECT config_digest, layers FROM steps WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                return None
-            layers = json.loads(row[1])
-            seen = set(known)
-            if not self.content.has(row[0]) or not all(
-                    layer["digest"] in seen or self.content.has(layer["digest"]) for layer in layers):
+        rec = self._mem.get(key)
+        if rec is None:
+            with self._db() as db:
+                row = db.execute("SELECT config_digest, layers FROM steps WHERE key = ?", (key,)).fetchone()
+                if row is None:
+                    return None
+                rec = (row[0], tuple(json.loads(row[1])))
+                self._remember(key, rec)
+        config_digest, layers = rec
+        has = self.content.has
+        seen = known if isinstance(known, (set, frozenset)) else set(known)
+        if not has(config_digest) or not all(layer["digest"] in seen or has(layer["digest"]) for layer in layers):
+            with self._db() as db:
                 db.execute("DELETE FROM steps WHERE key = ?", (key,))
-                return None
-            if touch:
+                self._mem.pop(key, None)
+            return None
+        if touch:
+            with self._db() as db:
                 db.execute("UPDATE steps SET last_used = ? WHERE key = ?", (time.time(), key))
-        return CacheHit(row[0], layers)
+        return CacheHit(config_digest, [dict(layer) for layer in layers])
+
+    def _remember(self, key: str, rec: tuple[str, tuple[dict[str, Any], ...]]) -> None:
+        """Mirror a record; the caller holds the database lock."""
+        if len(self._mem) >= _MIRROR:
+            del self._mem[next(iter(self._mem))]  # the oldest
+        self._mem[key] = rec
 
     def touch(self, keys: Iterable[str]) -> None:
         """Mark records used now, in one transaction."""
@@ -123,6 +146,7 @@ class BuildCache:
                 " layers = excluded.layers, last_used = excluded.last_used",
                 (key, config_digest, json.dumps(layers), now, now),
             )
+            self._remember(key, (config_digest, tuple(dict(layer) for layer in layers)))
 
     def count(self) -> int:
         with self._db() as db:
@@ -144,10 +168,11 @@ class BuildCache:
             with self._db() as db:
                 keys = [r[0] for r in db.execute("SELECT key FROM steps").fetchall()]
                 db.execute("DELETE FROM steps")
+                self._mem.clear()
             freed = 0
             for digest in sorted(blobs - in_use):
                 try:
-                    size = self.content.path(digest).stat().st_size
+                    size = self.content.size(digest)
                     self.content.delete(digest)
                     freed += size
                 except Exception:  # noqa: BLE001 - already gone, or in use by a concurrent writer
