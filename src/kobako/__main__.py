@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from kobako.cli.main import main
+from kobako.cli.main import exit_now, main
 
-raise SystemExit(main())
+exit_now(main())

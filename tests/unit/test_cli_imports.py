@@ -106,10 +106,13 @@ def launcher(tmp_path: Path) -> Path:
 def _modules_after(launcher: Path, tmp_path: Path, *argv: str, host: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Run the launcher with ``argv``; the modules loaded when the command finished."""
     dump = tmp_path / "modules"
-    code = ("import atexit, sys\n"
-            f"atexit.register(lambda: open({str(dump)!r}, 'w').write('\\n'.join(sorted(sys.modules))))\n")
-    # the launcher's own text, with the dump registered first (atexit is built in: nothing else loads)
-    text = launcher.read_text().replace("import sys\n", "import sys\n" + code, 1)
+    # the launcher's own text, the modules written out between the command's end and the exit (which
+    # skips atexit: exit_now)
+    text = launcher.read_text()
+    assert text.endswith("exit_now(main())\n")
+    text = text.replace("exit_now(main())\n", "_code = main()\n"
+                        f"open({str(dump)!r}, 'w').write('\\n'.join(sorted(sys.modules)))\n"
+                        "exit_now(_code)\n")
     probe = tmp_path / "kobako-probe"
     probe.write_text(text)
     probe.chmod(0o755)

@@ -8,7 +8,8 @@ import ``os`` and more.  Together some 10 ms of every command, where ``kobako ps
 command starts the interpreter with ``-S`` and puts on ``sys.path`` what ``site`` would have added
 for kobako: the source directory of this (editable) install, then the venv's site-packages (for the
 few commands that use a third-party module, e.g. ``registry serve`` and h11).  ``PYTHONPATH`` still
-comes first, as with ``site``.
+comes first, as with ``site``. The process ends with ``exit_now``: flushed, then ``_exit``, without
+Python's teardown (2-4 ms).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import sys
 if not sys.flags.safe_path:
     del sys.path[0]  # this script's directory
 sys.path += {paths!r}
-from kobako.cli.main import main
-sys.exit(main())
+from kobako.cli.main import exit_now, main
+exit_now(main())
 """
 
 

@@ -213,14 +213,26 @@ def context_tar(root: str, dockerfile: str | None) -> tuple[Iterator[bytes], str
     return _batched(members()), name
 
 
+def _chain(first: bytes, second: bytes, more: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield second
+    yield from more
+
+
 def run(args: argparse.Namespace, client: Any) -> int:
     query: dict[str, Any] = {"t": args.tag, "rm": 1, "forcerm": 1 if args.force_rm else 0}
     if args.context == "-":
         body: Any = sys.stdin.buffer
         query["dockerfile"] = args.file or "Dockerfile"
     else:
-        body, name = context_tar(args.context, args.file)
+        chunks, name = context_tar(args.context, args.file)
         query["dockerfile"] = name
+        first = next(chunks, b"")
+        rest = next(chunks, None)
+        if rest is None:
+            body = first  # a small context: sent with the request head, in one write (Content-Length)
+        else:
+            body = _chain(first, rest, chunks)
     if args.build_arg:
         query["buildargs"] = json.dumps(_pairs(args.build_arg, "build-arg", True))
     if args.label:
@@ -241,19 +253,21 @@ def run(args: argparse.Namespace, client: Any) -> int:
         query["platform"] = args.platform
     image_id = ""
     out = sys.stdout
-    for obj in client.jsonlines("POST", "/build", query=query, body=body,
-                                headers={"Content-Type": "application/x-tar"}):
-        if obj.get("error") or obj.get("errorDetail"):
-            message = (obj.get("errorDetail") or {}).get("message") or obj.get("error")
-            out.flush()
-            raise CommandError(str(message), 1)
-        if "stream" in obj and not args.quiet:
-            out.write(obj["stream"])
-            out.flush()
-        elif isinstance(obj.get("aux"), dict) and obj["aux"].get("ID"):
-            image_id = obj["aux"]["ID"]
-        elif obj.get("status"):
-            out.write(obj["status"] + "\n")
+    # shown as it arrives, with one flush per read from the daemon (not one write per line)
+    for batch in client.jsonbatches("POST", "/build", query=query, body=body,
+                                    headers={"Content-Type": "application/x-tar"}):
+        for obj in batch:
+            if obj.get("error") or obj.get("errorDetail"):
+                message = (obj.get("errorDetail") or {}).get("message") or obj.get("error")
+                out.flush()
+                raise CommandError(str(message), 1)
+            if "stream" in obj and not args.quiet:
+                out.write(obj["stream"])
+            elif isinstance(obj.get("aux"), dict) and obj["aux"].get("ID"):
+                image_id = obj["aux"]["ID"]
+            elif obj.get("status"):
+                out.write(obj["status"] + "\n")
+        out.flush()
     if args.quiet and image_id:
         print(image_id)
     if args.iidfile and image_id:
