@@ -174,3 +174,63 @@ def test_builder_prune_then_nothing_is_cached(env: dict[str, Any], tmp_path: Pat
     env["cache"].prune(in_use=set())
     _, out = _build(env, df)
     assert "Using cache" not in out
+
+
+def _last_used(path: Path, key: str) -> float:
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    try:
+        return float(db.execute("SELECT last_used FROM steps WHERE key = ?", (key,)).fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_touch_is_written_behind(tmp_path: Path, content: LocalContentStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "cache.db"
+    cache = BuildCache(path, content)
+    config = str(content.write(b'{"f":6}'))
+    cache.put("a", config, [])
+    cache.put("b", config, [])
+    put_time = _last_used(path, "a")
+    cache.touch(["a"])  # noted, not written: a cached build writes nothing
+    assert _last_used(path, "a") == put_time
+    monkeypatch.setattr(cache_mod, "_TOUCH_EVERY", 0.0)
+    cache.touch(["b"])  # due: both written in one transaction
+    assert _last_used(path, "a") > put_time and _last_used(path, "b") > put_time
+    monkeypatch.setattr(cache_mod, "_TOUCH_EVERY", 3600.0)
+    before = _last_used(path, "a")
+    cache.touch(["a"])
+    cache.close()  # close writes what is pending
+    assert _last_used(path, "a") > before
+    cache.touch(["b"])
+    cache.prune(in_use=set())  # pending touches of pruned records are dropped, not written later
+    cache.flush()
+    assert cache.count() == 0
+
+
+def test_parsed_dockerfiles_are_remembered_by_text(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from kobako.build import builder as builder_mod
+
+    calls: list[bytes] = []
+    real = builder_mod.parse
+
+    def counting(text: bytes, filename: str = "Dockerfile") -> Any:
+        calls.append(text)
+        return real(text, filename)
+
+    monkeypatch.setattr(builder_mod, "parse", counting)
+    one, two = "FROM scratch\nENV A=1\n", "FROM scratch\nENV A=2\n"
+    assert _build(env, one)[0].config["config"]["Env"][-1] == "A=1"
+    assert _build(env, two)[0].config["config"]["Env"][-1] == "A=2"
+    assert _build(env, one)[0].config["config"]["Env"][-1] == "A=1"
+    assert len(calls) == 2  # the third build reused the first parse
+    with pytest.raises(Exception, match="unknown instruction"):
+        _build(env, "FROM scratch\nBOGUS x\n")  # a parse error is raised every time, never remembered
+    with pytest.raises(Exception, match="unknown instruction"):
+        _build(env, "FROM scratch\nBOGUS x\n")
+    monkeypatch.setattr(builder_mod, "_PARSED_MAX", 10)
+    _build(env, two)
+    _build(env, "FROM scratch\nENV A=3\n")
+    _build(env, "FROM scratch\nENV A=3\n")
+    assert calls[-2:] == [b"FROM scratch\nENV A=3\n"] * 2  # longer than _PARSED_MAX: parsed each time

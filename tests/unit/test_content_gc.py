@@ -275,3 +275,20 @@ def test_a_collector_killed_mid_sweep_blocks_nothing_and_loses_nothing(images: I
     result = images.collect_garbage()
     assert set(result.deleted) == {garbage, digest_of(b"written after the crash")}
     assert {man, cfg} <= set(images.content.list()) and images.get("keep:1").id == img.id
+
+
+def test_get_inside_a_lease_protects_the_image_unless_told_not_to(images: ImageStore) -> None:
+    img, manifest_digest, config_digest = add_image(images, [layer({"a": b"protected"})], "p", "p:1")
+    other, _, _ = add_image(images, [layer({"b": b"only looked at"})], "q", "q:1")
+    content = images.content
+    with content.leased():
+        assert images.get("p:1").id == img.id  # a build's base image: its blobs join the lease
+        assert images.get("q:1", protect=False).id == other.id  # a build's result: only reported
+        assert content.leased_digests() == {manifest_digest, config_digest, img.manifest["layers"][0]["digest"]}
+        images.remove("p:1")
+        images.remove("q:1")
+        images.collect_garbage()
+        assert content.has(config_digest) and content.has(img.manifest["layers"][0]["digest"])
+        assert not content.has(other.id)
+    images.collect_garbage()
+    assert not content.has(config_digest)

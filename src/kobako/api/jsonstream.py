@@ -7,6 +7,7 @@ formatter writes them for pull, push, build, load and import.
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii as _quote  # what json.dumps uses for a str
 from typing import Any
 
 
@@ -19,8 +20,9 @@ _line = message_line
 
 
 def stream_line(text: str) -> bytes:
-    """``{"stream": text}``: build output (text usually ends in a newline)."""
-    return _line({"stream": text})
+    """``{"stream": text}``: build output (text usually ends in a newline). The bytes
+    ``message_line`` would give, with the string encoder alone (a build writes several per step)."""
+    return b'{"stream":' + _quote(text).encode() + b"}\r\n"
 
 
 def status_line(

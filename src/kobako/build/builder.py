@@ -54,6 +54,8 @@ LAYER_MEDIA = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 BUILTIN_ARGS = frozenset({"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
                           "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"})
 _CONFIG_MEMO = 1024  # parsed configs the builder keeps (each a few KB)
+_PARSED_MEMO = 32  # parsed Dockerfiles
+_PARSED_MAX = 64 << 10  # the longest one remembered
 _EXPAND = frozenset({"add", "copy", "env", "expose", "label", "stopsignal", "user", "volume", "workdir", "arg"})
 
 
@@ -166,6 +168,22 @@ class Builder:
         # read-only with the states that use them (``_State.shared``), bounded.
         self._configs: dict[str, dict[str, Any]] = {}
         self._configs_lock = threading.Lock()
+        self._parsed: dict[tuple[bytes, str], Dockerfile] = {}
+
+    def parse(self, text: bytes, filename: str) -> Dockerfile:
+        """``dockerfile.parse``, remembered by text (a parsed Dockerfile is immutable; a rebuild sends
+        the same one again)."""
+        key = (text, filename)
+        df = self._parsed.get(key)
+        if df is None:
+            df = parse(text, filename)
+            if len(text) > _PARSED_MAX:
+                return df
+            with self._configs_lock:
+                if len(self._parsed) >= _PARSED_MEMO:
+                    del self._parsed[next(iter(self._parsed))]
+                self._parsed[key] = df
+        return df
 
     def config_of(self, digest: str) -> dict[str, Any]:
         """The parsed config blob ``digest`` (NoSuchBlob if it is not in the store); read-only."""
@@ -281,7 +299,8 @@ class _Job:
             else:
                 raise BuildError(f"Cannot locate specified Dockerfile: {name}")
         with tree.open(rel) as f:
-            return parse(f.read(), posixpath.basename(name) if not name.startswith(".dockerfile.") else "Dockerfile")
+            text = f.read()
+        return self.b.parse(text, posixpath.basename(name) if not name.startswith(".dockerfile.") else "Dockerfile")
 
     def _read_context(self, rel: str) -> bytes:
         with self.ctx_tree.open(rel) as f:
@@ -999,7 +1018,7 @@ class _Job:
         if not state.digest:
             return None
         try:
-            image = self.images.get(state.digest)
+            image = self.images.get(state.digest, protect=False)  # its blobs are not read again
         except NoSuchImage:
             return None
         if self.used_keys:

@@ -10,8 +10,10 @@ no image uses.
 One SQLite connection serves the daemon (opened on first use, calls serialized by a lock; they
 come from worker threads), in WAL mode with ``synchronous=NORMAL``: a lookup per step then costs
 a query, not a connection, and a record is never worth an fsync (one lost in a power cut is a
-step built again). A build marks the records it reused (``last_used``) in one transaction at its
-end, not with a write per cached step, and a lookup checks only the blobs the parent does not
+step built again). A build marks the records it reused (``last_used``, which only orders records
+for the operator; nothing here decides by it): ``touch`` notes them in memory, and they are written
+in one transaction at most every ``_TOUCH_EVERY`` seconds (and on ``close``), not with a write per
+build, so a fully cached build writes nothing. A lookup checks only the blobs the parent does not
 already pin.
 
 Records are also mirrored in memory (``_mem``, filled by lookups and ``put``, bounded): a cached
@@ -52,6 +54,7 @@ class CacheHit:
     layers: list[dict[str, Any]]
 
 
+_TOUCH_EVERY = 30.0  # seconds between writes of last_used (a kill -9 loses at most this much of it)
 _MIRROR = 4096  # records kept in memory (a step's record is a few hundred bytes)
 
 _SCHEMA = """
@@ -75,6 +78,8 @@ class BuildCache:
         self._conn: sqlite3.Connection | None = None
         # key -> (config digest, layers): read-only; a hit hands out copies of the layer dicts
         self._mem: dict[str, tuple[str, tuple[dict[str, Any], ...]]] = {}
+        self._touched: dict[str, float] = {}  # key -> last_used not written yet
+        self._flushed = time.monotonic()
         with self._db() as db:
             db.executescript(_SCHEMA)
 
@@ -90,6 +95,7 @@ class BuildCache:
 
     def close(self) -> None:
         with self._db_lock:
+            self.flush()
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -126,16 +132,31 @@ class BuildCache:
         self._mem[key] = rec
 
     def touch(self, keys: Iterable[str]) -> None:
-        """Mark records used now, in one transaction."""
+        """Mark records used now; written with the others noted since the last write, in one
+        transaction, once ``_TOUCH_EVERY`` seconds have passed since it."""
         now = time.time()
-        with self._db() as db:
-            db.execute("BEGIN")
-            try:
-                db.executemany("UPDATE steps SET last_used = ? WHERE key = ?", [(now, k) for k in keys])
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        with self._db_lock:
+            for k in keys:
+                self._touched[k] = now
+            if time.monotonic() - self._flushed >= _TOUCH_EVERY:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the ``last_used`` times ``touch`` noted."""
+        with self._db_lock:
+            self._flushed = time.monotonic()
+            if not self._touched:
+                return
+            pending, self._touched = self._touched, {}
+            with self._db() as db:
+                db.execute("BEGIN")
+                try:
+                    db.executemany("UPDATE steps SET last_used = ? WHERE key = ?",
+                                   [(t, k) for k, t in pending.items()])
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
 
     def put(self, key: str, config_digest: str, layers: list[dict[str, Any]]) -> None:
         now = time.time()
@@ -169,6 +190,7 @@ class BuildCache:
                 keys = [r[0] for r in db.execute("SELECT key FROM steps").fetchall()]
                 db.execute("DELETE FROM steps")
                 self._mem.clear()
+                self._touched.clear()
             freed = 0
             for digest in sorted(blobs - in_use):
                 try:

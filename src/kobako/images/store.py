@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from pathlib import Path
@@ -130,13 +131,15 @@ class ImageStore:
         # Docker answers an ambiguous prefix with "No such image" as well
         raise NoSuchImage(ref_or_id)
 
-    def get(self, ref_or_id: str) -> Image:
+    def get(self, ref_or_id: str, *, protect: bool = True) -> Image:
         """By familiar or full reference, ``sha256:<hex>``, full id or unique id prefix.
 
         Inside a ``content.leased()`` block (a build's base image, a commit's parent, a save) the
-        image's blobs join the lease, so removing the image meanwhile does not take them."""
+        image's blobs join the lease, so removing the image meanwhile does not take them;
+        ``protect=False`` for a caller that will not read them (a build's finished result, only
+        reported and tagged)."""
         image = self._load(self.resolve(ref_or_id)[0])
-        lease = self.content.current_lease()
+        lease = self.content.current_lease() if protect else None
         if lease is not None and lease.protect(image_blobs(image.manifest_digest, image.manifest)):
             raise NoSuchImage(ref_or_id)  # removed and collected between the lookup and the lease
         return image
@@ -155,8 +158,8 @@ class ImageStore:
             config = load_json(self.content.read(image_id), "image config")
             manifest = load_json(self.content.read(row[0]), "manifest")
             size = self._size(own, config, manifest)
-        tags = tuple(parse_reference(r, default_tag=False).familiar() for r, k in refs if k == "tag")
-        digests = tuple(parse_reference(r, default_tag=False).familiar() for r, k in refs if k == "digest")
+        tags = tuple(_familiar(r) for r, k in refs if k == "tag")
+        digests = tuple(_familiar(r) for r, k in refs if k == "digest")
         return Image(
             id=image_id,
             manifest_digest=row[0],
@@ -278,6 +281,12 @@ class ImageStore:
                 break
             removed.append(chain)
         return removed
+
+
+@functools.lru_cache(maxsize=1024)
+def _familiar(ref: str) -> str:
+    """A stored (normalized) reference as ``docker images`` shows it; a pure function of the text."""
+    return parse_reference(ref, default_tag=False).familiar()
 
 
 def image_blobs(manifest_digest: str, manifest: dict[str, Any]) -> list[str]:
