@@ -168,3 +168,25 @@ def test_concurrent_unpack(images: ImageStore, tmp_path: Path) -> None:
         t.join()
     assert len(tops) == 4 and len(set(tops)) == 1
     assert [i.key for i in images.snapshotter.list()] == [tops[0]]
+
+
+def test_tags_of_and_size_follow_the_index(images: ImageStore) -> None:
+    img = _image(images, {"f": b"12345"}, "app:1")
+    assert images.tags_of(img.id) == ("app:1",)
+    assert images.tags_of("sha256:" + "e" * 64) is None
+    images.tag(img.id, "app:2")
+    images.tag(img.id, "localhost:5000/app@sha256:" + "a" * 64)  # a digest reference is not a tag
+    assert images.tags_of(img.id) == ("app:1", "app:2")
+    images.untag("app:1")
+    images.untag("app:2")
+    assert images.tags_of(img.id) == ()  # no tag left: still an image
+    again = images.get(img.id)
+    assert again.repo_digests == ("localhost:5000/app@sha256:" + "a" * 64,)
+    compressed = sum(layer["size"] for layer in img.manifest["layers"])
+    assert again.size == compressed  # not unpacked yet: the compressed size
+    images.unpack(again)
+    unpacked = images.get(img.id).size
+    assert unpacked == sum(images.layer_sizes().values()) and unpacked != compressed
+    # another store on the same index learns the sizes from it, not from its own memory
+    other = ImageStore(images.root, images.content, images.snapshotter)
+    assert other.get(img.id).size == unpacked

@@ -282,6 +282,10 @@ class Connection:
         await self._send(h11.EndOfMessage())
 
     async def _send_stream(self, resp: StreamResponse, method: str) -> bool:
+        """Headers, then the body's chunks, relayed in this task (no task per response: a short
+        stream, such as a cached build's, then ends without extra event-loop rounds). When the whole
+        request has been read, a watcher reads ahead meanwhile; if the client goes away it cancels
+        this task, which ends the body (and so, e.g., the build it relays)."""
         headers = self._head(resp.content_type, resp.headers)
         body = resp.body
         try:
@@ -290,31 +294,53 @@ class Connection:
             if method == "HEAD":
                 await self._send(h11.EndOfMessage())
                 return self.h.their_state is h11.DONE
-            pump = asyncio.create_task(self._pump(body))
-            waiters: set[asyncio.Task[Any]] = {pump}
             watcher = None
+            me = asyncio.current_task()
+            gone = False
+
+            def left(task: asyncio.Task[None]) -> None:
+                nonlocal gone
+                if not task.cancelled() and me is not None:
+                    gone = True
+                    me.cancel()
+
             if self.h.their_state is h11.DONE:
                 watcher = asyncio.create_task(self._watch_disconnect())
-                waiters.add(watcher)
+                watcher.add_done_callback(left)
             try:
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in waiters:
-                    task.cancel()
-                await asyncio.gather(*waiters, return_exceptions=True)
-            if not pump.cancelled() and pump.exception() is None:
-                await self._send(h11.EndOfMessage())
-                return self.h.their_state is h11.DONE
-            if not pump.cancelled():
-                exc = pump.exception()
+                try:
+                    await self._pump(body)
+                finally:
+                    if watcher is not None:
+                        watcher.remove_done_callback(left)
+                        watcher.cancel()
+            except asyncio.CancelledError:
+                if not gone:
+                    raise
+                if me is not None:
+                    me.uncancel()
+                await self._reap(watcher)
+                return False
+            except Exception as exc:  # noqa: BLE001 - the body failed: abort the response
                 if not isinstance(exc, ConnectionError):
                     log.error("streamed response failed", exc_info=exc)
-            return False
+                await self._reap(watcher)
+                return False
+            await self._send(h11.EndOfMessage())  # before the watcher is reaped: the client has it sooner
+            await self._reap(watcher)
+            return self.h.their_state is h11.DONE
         finally:
             aclose = getattr(body, "aclose", None)
             if aclose is not None:
                 with contextlib.suppress(Exception):
                     await aclose()
+
+    @staticmethod
+    async def _reap(watcher: asyncio.Task[None] | None) -> None:
+        """Wait for a cancelled watcher to stop reading (the next request reads the same stream)."""
+        if watcher is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher
 
     async def _send_file(self, resp: FileResponse, method: str) -> bool:
         """Head through h11, then the body by ``loop.sendfile`` on the transport; h11 accounts for

@@ -20,7 +20,7 @@ from kobako.build.builder import Builder, BuildOptions, Puller, RunStep
 from kobako.build.cache import BuildCache
 
 if TYPE_CHECKING:
-    from kobako.images import Image, ImageStore
+    from kobako.images import ImageStore
 
 _BATCH = 1 << 20  # body bytes handed to the indexing thread at a time
 _SMALL = 64 << 10  # a body this small is indexed on the event loop
@@ -71,8 +71,9 @@ class BuildBackend:
             raise
 
     async def build(self, context: TarTree | str, opts: BuildOptions | dict[str, Any],
-                    emit: Callable[[dict[str, Any]], None]) -> Image:
-        """Build from a received context (left open: the caller closes it) or a context tar file.
+                    emit: Callable[[dict[str, Any]], None]) -> str:
+        """Build from a received context (left open: the caller closes it) or a context tar file;
+        the image id (the route reports the build's output only, so no image record is loaded).
 
         The whole build holds a content lease: its base images' blobs (``images.get`` inside the lease)
         and every layer it writes stay safe from a concurrent ``rmi`` + garbage collection until the
@@ -81,10 +82,10 @@ class BuildBackend:
             opts = BuildOptions(**opts)
         with self.images.content.leased():
             if isinstance(context, TarTree):
-                return await self.builder.build(context, opts, emit)
+                return await self.builder.build_id(context, opts, emit)
             tree = await asyncio.to_thread(receive_file, context, self.tmp)
             try:
-                return await self.builder.build(tree, opts, emit)
+                return await self.builder.build_id(tree, opts, emit)
             finally:
                 tree.close()
 

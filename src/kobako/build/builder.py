@@ -199,9 +199,24 @@ class Builder:
     async def build(self, context: Path | LayerTree, opts: BuildOptions,
                     emit: Callable[[dict[str, Any]], None]) -> Image:
         """Build from ``context``: a directory, or a tree such as the daemon's ``TarTree``."""
+        image_id, image = await self._build(context, opts, emit, want_image=True)
+        assert image is not None
+        return image
+
+    async def build_id(self, context: Path | LayerTree, opts: BuildOptions,
+                       emit: Callable[[dict[str, Any]], None]) -> str:
+        """``build``, returning the image's id only: when the result already exists (a cached
+        rebuild), its record is not loaded at all."""
+        return (await self._build(context, opts, emit, want_image=False))[0]
+
+    async def _build(self, context: Path | LayerTree, opts: BuildOptions, emit: Callable[[dict[str, Any]], None],
+                     *, want_image: bool) -> tuple[str, Image | None]:
         job = _Job(self, context, opts, emit)
         try:
-            return await job.run()
+            image_id, image = await job.run()
+            if image is None and want_image:
+                image = self.images.get(image_id, protect=False)
+            return image_id, image
         finally:
             await job.removals()  # containers first: they hold the intermediate images
             if job.added:
@@ -241,7 +256,8 @@ class _Job:
         self.out(f"Step {self.step}/{self.total} : {ins.original}\n")
 
     # -- the whole build ----------------------------------------------------------------------
-    async def run(self) -> Image:
+    async def run(self) -> tuple[str, Image | None]:
+        """The result's id, and its image record when it had to be loaded or written anyway."""
         df = self._read_dockerfile()
         self.escape = df.escape
         meta, stages = self._split(df)
@@ -274,20 +290,25 @@ class _Job:
         unused = sorted(set(self.opts.build_args) - self.consumed - BUILTIN_ARGS)
         if unused:
             self.out(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
-        image = self._finished(state)  # a rebuild's result is already an image: no thread hop
-        if image is None:
+        image: Image | None = None
+        tags = self._finished(state)  # a rebuild's result is already an image: no thread hop
+        if tags is None:
             image = await asyncio.to_thread(self._finish, state)
-        self.result = image.id
-        self._emit({"aux": {"ID": image.id}})
+            image_id, tags = image.id, image.repo_tags
+        else:
+            image_id = state.digest
+        self.result = image_id
+        self._emit({"aux": {"ID": image_id}})
         if self.opts.quiet:
-            self._emit({"stream": image.id + "\n"})  # as dockerd does for -q
-        self.out(f"Successfully built {image.short_id}\n")
+            self._emit({"stream": image_id + "\n"})  # as dockerd does for -q
+        self.out(f"Successfully built {_short(image_id)}\n")
         for tag in self.opts.tags:
             ref = parse_reference(tag)
-            if ref.digest is not None or ref.familiar() not in image.repo_tags:  # else: already there
-                ref = await asyncio.to_thread(self.images.tag, image.id, tag)
+            if ref.digest is not None or ref.familiar() not in tags:  # else: already there
+                ref = await asyncio.to_thread(self.images.tag, image_id, tag)
+                image = None  # its tags changed
             self.out(f"Successfully tagged {ref.familiar()}\n")
-        return image
+        return image_id, image
 
     def _read_dockerfile(self) -> Dockerfile:
         name = self.opts.dockerfile or "Dockerfile"
@@ -1012,18 +1033,18 @@ class _Job:
         return LayerTree.from_mounts(self.images.snapshotter.mounts(top))
 
     # -- images ---------------------------------------------------------------------------------
-    def _finished(self, state: _State) -> Image | None:
-        """The image of ``state`` when it already exists (every step came from the cache), its cache
-        records touched; None when it must be written (``_finish``, in a thread)."""
+    def _finished(self, state: _State) -> tuple[str, ...] | None:
+        """The tags of the image of ``state`` when it already exists (every step came from the
+        cache), its cache records touched; None when it must be written (``_finish``, in a thread).
+        Its blobs are not read again, so they need not join the build's lease."""
         if not state.digest:
             return None
-        try:
-            image = self.images.get(state.digest, protect=False)  # its blobs are not read again
-        except NoSuchImage:
+        tags = self.images.tags_of(state.digest)
+        if tags is None:
             return None
         if self.used_keys:
             self.b.cache.touch(self.used_keys)
-        return image
+        return tags
 
     def _finish(self, state: _State) -> Image:
         if self.used_keys:

@@ -44,6 +44,9 @@ class ImageStore:
         self.snapshotter = snapshotter
         self._index = Index(self.root / "index.db")
         self._gc_roots: list[Callable[[], Iterable[str]]] = []
+        # Unpacked layer sizes by diff id, as learnt: a diff id fixes the layer's content and its rows
+        # are never deleted, so an entry never goes stale (a miss still asks the index).
+        self._layer_size: dict[str, int] = {}
 
     # --- adding -----------------------------------------------------------------------------
     def add(self, manifest_bytes: bytes, config_bytes: bytes) -> Image:
@@ -149,41 +152,56 @@ class ImageStore:
             ids = [r[0] for r in db.execute("SELECT id FROM images ORDER BY created DESC, id").fetchall()]
         return [self._load(i) for i in ids]
 
+    def tags_of(self, image_id: str) -> tuple[str, ...] | None:
+        """The familiar tags of the image with exactly this id, or None if there is no such image:
+        one query, for a caller that needs no more (a build whose result already exists)."""
+        with self._index.read() as db:
+            rows = db.execute(
+                "SELECT r.ref, r.kind FROM images i LEFT JOIN refs r ON r.image_id = i.id WHERE i.id = ?"
+                " ORDER BY r.ref", (image_id,)).fetchall()
+        if not rows:
+            return None
+        return tuple(_familiar(r) for r, k in rows if k == "tag")
+
     def _load(self, image_id: str) -> Image:
         with self._index.read() as own:
-            row = own.execute("SELECT manifest_digest, created FROM images WHERE id = ?", (image_id,)).fetchone()
-            if row is None:
+            rows = own.execute(
+                "SELECT i.manifest_digest, i.created, r.ref, r.kind FROM images i"
+                " LEFT JOIN refs r ON r.image_id = i.id WHERE i.id = ? ORDER BY r.ref", (image_id,)).fetchall()
+            if not rows:
                 raise NoSuchImage(image_id)
-            refs = own.execute("SELECT ref, kind FROM refs WHERE image_id = ? ORDER BY ref", (image_id,)).fetchall()
+            manifest_digest, created = rows[0][0], rows[0][1]
             config = load_json(self.content.read(image_id), "image config")
-            manifest = load_json(self.content.read(row[0]), "manifest")
+            manifest = load_json(self.content.read(manifest_digest), "manifest")
             size = self._size(own, config, manifest)
-        tags = tuple(_familiar(r) for r, k in refs if k == "tag")
-        digests = tuple(_familiar(r) for r, k in refs if k == "digest")
+        tags = tuple(_familiar(r) for _, _, r, k in rows if k == "tag")
+        digests = tuple(_familiar(r) for _, _, r, k in rows if k == "digest")
         return Image(
             id=image_id,
-            manifest_digest=row[0],
+            manifest_digest=manifest_digest,
             config=config,
             manifest=manifest,
             repo_tags=tags,
             repo_digests=digests,
-            created=row[1],
+            created=created,
             size=size,
             driver=getattr(self.snapshotter, "name", ""),
         )
 
-    @staticmethod
-    def _size(db: sqlite3.Connection, config: dict[str, Any], manifest: dict[str, Any]) -> int:
+    def _size(self, db: sqlite3.Connection, config: dict[str, Any], manifest: dict[str, Any]) -> int:
         """Unpacked size when every layer has been unpacked once, else the compressed size."""
         diffs = diff_ids(config)
-        known = dict(
-            db.execute(
-                f"SELECT diff_id, size FROM layers WHERE diff_id IN ({','.join('?' * len(diffs))})", diffs
+        known = self._layer_size
+        missing = [d for d in diffs if d not in known]
+        if missing:
+            found = db.execute(
+                f"SELECT diff_id, size FROM layers WHERE diff_id IN ({','.join('?' * len(missing))})", missing
             ).fetchall()
-        ) if diffs else {}
-        if all(d in known for d in diffs):
-            return sum(int(known[d]) for d in diffs)
-        return sum(int(layer.get("size", 0)) for layer in manifest["layers"])
+            for d, n in found:
+                known[str(d)] = int(n)
+            if len(found) < len(set(missing)):
+                return sum(int(layer.get("size", 0)) for layer in manifest["layers"])
+        return sum(known[d] for d in diffs)
 
     # --- layers -----------------------------------------------------------------------------
     def layer_sizes(self) -> dict[str, int]:

@@ -97,28 +97,42 @@ def add_build_routes(router: Router, builds: Any) -> None:
         context = await builds.receive(req.stream())
 
         async def progress() -> AsyncIterator[bytes]:
-            queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-            task = asyncio.create_task(builds.build(context, opts, queue.put_nowait))
+            # Lines are encoded as the build emits them; the relay sleeps on one future per burst
+            # (set by the first line after a write, or by the build's end), so a cached build's
+            # whole output, and an error line, go out in one write.
+            loop = asyncio.get_running_loop()
+            pending: list[bytes] = []
+            wake: asyncio.Future[None] | None = None
+
+            def alarm() -> None:
+                if wake is not None and not wake.done():
+                    wake.set_result(None)
+
+            def emit(obj: dict[str, Any]) -> None:
+                pending.append(_line(obj))
+                alarm()
+
+            task = asyncio.create_task(builds.build(context, opts, emit))
+            task.add_done_callback(lambda _t: alarm())
             try:
                 while True:
-                    getter = asyncio.ensure_future(queue.get())
-                    done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                    if getter in done:
-                        # with whatever else is queued: one write for a burst of lines (cached steps)
-                        lines = [_line(getter.result())]
-                        while not queue.empty():
-                            lines.append(_line(queue.get_nowait()))
-                        yield b"".join(lines)
-                        continue
-                    getter.cancel()
-                    while not queue.empty():
-                        yield _line(queue.get_nowait())
-                    exc = task.exception()
-                    if exc is not None:
-                        if not isinstance(exc, KobakoError):
-                            log.error("build failed", exc_info=exc)
-                        yield error_line(str(exc))
-                    return
+                    if not pending and not task.done():
+                        wake = loop.create_future()
+                        await wake
+                        wake = None
+                    if task.done():
+                        exc = task.exception()
+                        if exc is not None:
+                            if not isinstance(exc, KobakoError):
+                                log.error("build failed", exc_info=exc)
+                            pending.append(error_line(str(exc)))
+                        if pending:
+                            yield b"".join(pending)
+                        return
+                    if pending:
+                        lines = b"".join(pending)
+                        pending.clear()
+                        yield lines
             finally:
                 if not task.done():
                     task.cancel()
