@@ -20,6 +20,7 @@ metadata; a later member replaces an earlier one of the same name.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -411,10 +412,9 @@ class ContextReceiver:
     """Feed the request body with ``feed``; ``finish`` returns the ``TarTree`` (spool included)."""
 
     def __init__(self, tmp: Path | str) -> None:
-        Path(tmp).mkdir(parents=True, exist_ok=True)
         self._tmp = str(tmp)
-        self._file = tempfile.TemporaryFile(dir=tmp, prefix="ctx-")  # noqa: SIM115 - owned by the tree
-        self._fd = self._file.fileno()
+        self._fd = _spool(self._tmp)
+        self._open = True
         self._mode = ""  # "" until the first 512 bytes decide: "tar", "compressed", "file"
         self._head = bytearray()
         self._indexer: _Indexer | None = None
@@ -475,9 +475,8 @@ class ContextReceiver:
             raise
 
     def _tree(self, fd: int, ix: _Indexer) -> TarTree:
-        own = os.dup(fd)  # the tree owns a descriptor of its own; the file object is closed
-        self.abort()
-        return TarTree(own, ix.entries, ix.children, ix.root)
+        self._open = False  # the tree owns the spool's descriptor now
+        return TarTree(fd, ix.entries, ix.children, ix.root)
 
     def _decompress(self) -> TarTree:
         from kobako.snapshots import open_layer
@@ -506,9 +505,31 @@ class ContextReceiver:
         return TarTree(fd, ix.entries, ix.children, ix.root)
 
     def abort(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None  # type: ignore[assignment]
+        if self._open:
+            self._open = False
+            os.close(self._fd)
+
+
+def _spool(tmp: str) -> int:
+    """An unnamed file in ``tmp`` (``O_TMPFILE``: it vanishes with its descriptor, whatever happens),
+    made with one ``open`` (``tempfile`` costs ~0.1 ms more, and a build receives one per request)."""
+    flags = os.O_RDWR | os.O_CLOEXEC | os.O_TMPFILE
+    for attempt in range(2):
+        try:
+            return os.open(tmp, flags, 0o600)
+        except FileNotFoundError:
+            if attempt:
+                raise
+            os.makedirs(tmp, exist_ok=True)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR):
+                raise
+            break  # a filesystem (or kernel) without O_TMPFILE
+    f = tempfile.TemporaryFile(dir=tmp, prefix="ctx-")  # noqa: SIM115 - its descriptor is kept
+    try:
+        return os.dup(f.fileno())
+    finally:
+        f.close()
 
 
 def _fd_digest(fd: int, size: int) -> str:
