@@ -150,6 +150,13 @@ def test_kobako_client_over_mutual_tls(tls_daemon: tuple[Daemon, str], certs: Pa
                   str(certs / "client.pem"), "--tlskey", str(certs / "client-key.pem"), "run", "--rm", "busybox",
                   "echo", "kobako tls")
     assert res.returncode == 0 and res.stdout == "kobako tls\n", res.stderr
+    # stdin over TLS: its end is a close_notify alone; the output after it still arrives (as docker's CLI)
+    res = subprocess.run([KOBAKO, "-H", tcp, "--tlsverify", "--tlscacert", str(certs / "ca.pem"), "--tlscert",
+                          str(certs / "client.pem"), "--tlskey", str(certs / "client-key.pem"), "run", "-i", "--rm",
+                          "busybox", "sh", "-c", "cat; sleep 0.2; echo after-eof"], input="piped in\n" * 3000,
+                         capture_output=True, text=True, timeout=60,
+                         env={k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "KOBAKO_HOST"))})
+    assert res.returncode == 0 and res.stdout == "piped in\n" * 3000 + "after-eof\n", (res.stdout[-200:], res.stderr)
     res = _kobako(tcp, "ps", "-a", env={"DOCKER_HOST": tcp, "DOCKER_TLS_VERIFY": "1",
                                         "DOCKER_CERT_PATH": str(certs / "certpath")})
     assert res.returncode == 0 and "CONTAINER ID" in res.stdout, res.stderr

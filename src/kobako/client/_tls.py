@@ -113,37 +113,123 @@ def _load(fn: Any, what: str, path: str) -> None:
 
 
 class _TLSSocket:
-    """An SSL socket whose TLS failures (a client certificate refused after a TLS 1.3 handshake)
-    are ``TLSError``s, and whose ``shutdown(SHUT_WR)`` does nothing: ``ssl.SSLSocket.shutdown``
-    would drop the TLS layer, and the stdlib cannot send close_notify alone without risking output
-    that is still to come.  So this client does not forward stdin EOF over TLS (the docker CLI does)."""
+    """TLS on a connected TCP socket, done with an ``ssl.SSLObject`` over memory BIOs (as the daemon's
+    ``api/_tlsrelay.py`` does) rather than ``ssl.SSLSocket``, for one reason: ``shutdown(SHUT_WR)``
+    must send close_notify alone and keep reading, which is how the docker CLI ends stdin on a
+    hijacked attach (Go's ``tls.Conn.CloseWrite``) while the container's output is still to come.
+    ``SSLSocket.shutdown`` drops the TLS layer and ``unwrap`` waits for the daemon's close_notify.
 
-    def __init__(self, sock: Any, host: str) -> None:
+    Two threads use it on an attach (the stdin pump sends, the main thread receives): the TLS object
+    is used under a lock, never held while blocked in ``recv``. Whenever the lock is free every
+    complete record received has been decrypted (surplus plaintext waits in ``_plain``), so the
+    close_notify is never sent with application data still unread behind it. TLS failures (a client
+    certificate refused after a TLS 1.3 handshake) are ``TLSError``s naming the host.
+    """
+
+    def __init__(self, sock: socket.socket, host: str, tls: Any, incoming: Any, outgoing: Any) -> None:
+        import threading
+
         self._sock = sock
         self._host = host
+        self._tls = tls
+        self._in = incoming
+        self._out = outgoing
+        self._lock = threading.Lock()
+        self._plain = b""  # decrypted, not yet returned
+        self._eof = False  # the daemon's close_notify (or the end of TCP) seen
 
-    def shutdown(self, how: int) -> None:
-        if how != socket.SHUT_WR:
-            self._sock.shutdown(how)
-
-    def recv(self, n: int) -> bytes:
-        return self._io(self._sock.recv, n)
-
-    def sendall(self, data: bytes) -> None:
-        self._io(self._sock.sendall, data)
-
-    def _io(self, fn: Any, arg: Any) -> Any:
+    def handshake(self) -> None:
         import ssl
 
+        while True:
+            try:
+                self._tls.do_handshake()
+                self._send_pending()
+                return
+            except ssl.SSLWantReadError:
+                self._send_pending()
+                data = self._sock.recv(_CHUNK)
+                if not data:
+                    raise ConnectionResetError("the daemon closed the connection during the TLS handshake") from None
+                self._in.write(data)
+
+    def _send_pending(self) -> None:
+        data = self._out.read()
+        if data:
+            self._sock.sendall(data)
+
+    def _decrypt(self) -> None:
+        """Everything decryptable now into ``_plain`` (the lock held)."""
+        import ssl
+
+        parts = [self._plain]
         try:
-            return fn(arg)
+            while True:
+                chunk = self._tls.read(_CHUNK)
+                if not chunk:
+                    self._eof = True
+                    break
+                parts.append(chunk)
+        except ssl.SSLWantReadError:
+            pass
         except ssl.SSLZeroReturnError:
-            return b""
+            self._eof = True
         except ssl.SSLError as exc:
             raise TLSError(self._host, f"TLS with the daemon at {self._host} failed: {exc.reason or exc}") from None
+        finally:
+            self._plain = b"".join(parts)
+            self._send_pending()  # TLS 1.3 key updates and the like
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
+    def recv(self, n: int) -> bytes:
+        while True:
+            with self._lock:
+                if not self._plain and not self._eof:
+                    self._decrypt()
+                if self._plain or self._eof:
+                    data, self._plain = self._plain[:n], self._plain[n:]
+                    return data
+            raw = self._sock.recv(_CHUNK)
+            with self._lock:
+                if raw:
+                    self._in.write(raw)
+                    self._decrypt()
+                else:
+                    self._eof = True  # TCP ended without close_notify: the end, as for a plain socket
+
+    def sendall(self, data: bytes) -> None:
+        import ssl
+
+        with self._lock:
+            try:
+                self._tls.write(data)
+            except ssl.SSLError as exc:
+                raise TLSError(self._host, f"TLS with the daemon at {self._host} failed: {exc.reason or exc}") from None
+            self._send_pending()  # in order with every other record: under the lock
+
+    def shutdown(self, how: int) -> None:
+        import ssl
+
+        if how != socket.SHUT_WR:
+            self._sock.shutdown(how)
+            return
+        with self._lock:
+            try:
+                self._tls.unwrap()  # close_notify; the daemon's answer comes later (or never)
+            except (ssl.SSLWantReadError, ssl.SSLError):
+                pass
+            self._send_pending()
+
+    def settimeout(self, timeout: float | None) -> None:
+        self._sock.settimeout(timeout)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+_CHUNK = 64 * 1024
 
 
 def wrap(sock: socket.socket, host: str, hostname: str) -> Any:
@@ -151,12 +237,14 @@ def wrap(sock: socket.socket, host: str, hostname: str) -> Any:
     import ssl
 
     ctx = context()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     try:
-        tls = ctx.wrap_socket(sock, server_hostname=hostname)
+        tls = _TLSSocket(sock, host, ctx.wrap_bio(incoming, outgoing, server_hostname=hostname), incoming, outgoing)
+        tls.handshake()
     except ssl.SSLCertVerificationError as exc:
         sock.close()
         raise TLSError(host, f"TLS: cannot verify the daemon at {host}: {exc.verify_message}") from None
     except (ssl.SSLError, OSError) as exc:
         sock.close()
         raise TLSError(host, f"TLS handshake with the daemon at {host} failed: {exc}") from None
-    return _TLSSocket(tls, host)
+    return tls
