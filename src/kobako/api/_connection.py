@@ -297,10 +297,11 @@ class Connection:
             watcher = None
             me = asyncio.current_task()
             gone = False
+            pumping = True
 
             def left(task: asyncio.Task[None]) -> None:
                 nonlocal gone
-                if not task.cancelled() and me is not None:
+                if pumping and not task.cancelled() and me is not None:  # not once the body has ended
                     gone = True
                     me.cancel()
 
@@ -311,6 +312,7 @@ class Connection:
                 try:
                     await self._pump(body)
                 finally:
+                    pumping = False
                     if watcher is not None:
                         watcher.remove_done_callback(left)
                         watcher.cancel()
