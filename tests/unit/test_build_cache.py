@@ -234,3 +234,18 @@ def test_parsed_dockerfiles_are_remembered_by_text(env: dict[str, Any], monkeypa
     _build(env, "FROM scratch\nENV A=3\n")
     _build(env, "FROM scratch\nENV A=3\n")
     assert calls[-2:] == [b"FROM scratch\nENV A=3\n"] * 2  # longer than _PARSED_MAX: parsed each time
+
+
+def test_mirrored_records_share_layer_descriptors_and_keep_their_key_order(
+        tmp_path: Path, content: LocalContentStore) -> None:
+    cache = BuildCache(tmp_path / "cache.db", content)
+    config = str(content.write(b'{"g":7}'))
+    base, top = _layer(content, b"base"), _layer(content, b"top")
+    cache.put("one", config, [base])
+    cache.put("two", config, [dict(base), top])
+    assert cache._mem["one"][1][0] is cache._mem["two"][1][0]  # one dict for the shared layer
+    other = BuildCache(tmp_path / "cache.db", content)  # filled from the table this time
+    for c in (cache, other):
+        hit = c.get("two")
+        assert hit is not None and hit.layers == [base, top]
+        assert [list(layer) for layer in hit.layers] == [["mediaType", "size", "digest"]] * 2

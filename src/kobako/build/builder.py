@@ -53,9 +53,9 @@ LAYER_MEDIA = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 # moby builder/dockerfile/buildargs.go: usable without an ARG line, never in the history
 BUILTIN_ARGS = frozenset({"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
                           "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"})
-_CONFIG_MEMO = 1024  # parsed configs the builder keeps (each a few KB)
-_PARSED_MEMO = 32  # parsed Dockerfiles
-_PARSED_MAX = 64 << 10  # the longest one remembered
+_CONFIG_MEMO = 256  # parsed configs the builder keeps (a few KB each; a long history, tens of KB)
+_PARSED_MEMO = 16  # parsed Dockerfiles
+_PARSED_MAX = 32 << 10  # the longest one remembered
 _EXPAND = frozenset({"add", "copy", "env", "expose", "label", "stopsignal", "user", "volume", "workdir", "arg"})
 
 

@@ -78,6 +78,9 @@ class BuildCache:
         self._conn: sqlite3.Connection | None = None
         # key -> (config digest, layers): read-only; a hit hands out copies of the layer dicts
         self._mem: dict[str, tuple[str, tuple[dict[str, Any], ...]]] = {}
+        # one dict per distinct layer descriptor, shared by the mirrored records (a chain of n steps
+        # repeats its first layers n times): the mirror costs pointers per layer, not dicts
+        self._layers: dict[str, dict[str, Any]] = {}
         self._touched: dict[str, float] = {}  # key -> last_used not written yet
         self._flushed = time.monotonic()
         with self._db() as db:
@@ -110,8 +113,8 @@ class BuildCache:
                 row = db.execute("SELECT config_digest, layers FROM steps WHERE key = ?", (key,)).fetchone()
                 if row is None:
                     return None
-                rec = (row[0], tuple(json.loads(row[1])))
-                self._remember(key, rec)
+                self._remember(key, row[0], json.loads(row[1]))
+                rec = self._mem[key]
         config_digest, layers = rec
         has = self.content.has
         seen = known if isinstance(known, (set, frozenset)) else set(known)
@@ -125,11 +128,20 @@ class BuildCache:
                 db.execute("UPDATE steps SET last_used = ? WHERE key = ?", (time.time(), key))
         return CacheHit(config_digest, [dict(layer) for layer in layers])
 
-    def _remember(self, key: str, rec: tuple[str, tuple[dict[str, Any], ...]]) -> None:
+    def _remember(self, key: str, config_digest: str, layers: list[dict[str, Any]]) -> None:
         """Mirror a record; the caller holds the database lock."""
         if len(self._mem) >= _MIRROR:
             del self._mem[next(iter(self._mem))]  # the oldest
-        self._mem[key] = rec
+        if len(self._layers) >= 4 * _MIRROR:
+            self._layers.clear()  # records keep theirs; later ones share anew
+        shared = []
+        for layer in layers:
+            text = json.dumps(layer)  # key order kept: the layers go into manifests as they are
+            one = self._layers.get(text)
+            if one is None:
+                one = self._layers[text] = json.loads(text)  # a copy of its own, never handed out
+            shared.append(one)
+        self._mem[key] = (config_digest, tuple(shared))
 
     def touch(self, keys: Iterable[str]) -> None:
         """Mark records used now; written with the others noted since the last write, in one
@@ -167,7 +179,7 @@ class BuildCache:
                 " layers = excluded.layers, last_used = excluded.last_used",
                 (key, config_digest, json.dumps(layers), now, now),
             )
-            self._remember(key, (config_digest, tuple(dict(layer) for layer in layers)))
+            self._remember(key, config_digest, layers)
 
     def count(self) -> int:
         with self._db() as db:
@@ -190,6 +202,7 @@ class BuildCache:
                 keys = [r[0] for r in db.execute("SELECT key FROM steps").fetchall()]
                 db.execute("DELETE FROM steps")
                 self._mem.clear()
+                self._layers.clear()
                 self._touched.clear()
             freed = 0
             for digest in sorted(blobs - in_use):
