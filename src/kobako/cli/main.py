@@ -69,6 +69,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "network": ("kobako.cli.commands.network", "Manage networks (create, ls, inspect, rm, prune, connect, ...)"),
     "save": ("kobako.cli.commands.save", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
     "load": ("kobako.cli.commands.load", "Load an image from a tar archive or STDIN"),
+    "compose": ("kobako.cli.commands.compose", "Define and run multi-container applications"),
 }
 
 

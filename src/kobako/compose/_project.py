@@ -1,0 +1,608 @@
+"""Planning and applying a project against the Engine API (``up``, ``down``, ``start``, ``stop``, ...).
+
+Everything goes through :class:`kobako.client.Client`.  Containers are found by the
+``com.docker.compose.project`` label; a container is kept while its ``config-hash`` label equals the
+service's hash (and its ``image`` label the image's current id), and recreated otherwise.  Progress
+lines go to ``progress`` (stderr) in compose's plain form, `` Container app-web-1  Started``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from kobako.client import DaemonError
+from kobako.compose import _convert
+from kobako.compose._errors import ComposeError
+from kobako.compose.model import (
+    LABEL_CONFIG_HASH,
+    LABEL_IMAGE,
+    LABEL_NETWORK,
+    LABEL_NUMBER,
+    LABEL_ONEOFF,
+    LABEL_PROJECT,
+    LABEL_SERVICE,
+    LABEL_VERSION,
+    LABEL_VOLUME,
+    COMPOSE_VERSION,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
+
+    from kobako.client import Client
+    from kobako.compose.model import Project
+
+
+def _number(c: dict[str, Any]) -> int:
+    try:
+        return int(c["Labels"].get(LABEL_NUMBER, "0"))
+    except ValueError:
+        return 0
+
+
+def short_name(c: dict[str, Any]) -> str:
+    return str((c.get("Names") or ["/?"])[0]).lstrip("/")
+
+
+class Compose:
+    def __init__(self, client: Client, project: Project, progress: IO[str] | None = None) -> None:
+        self.client = client
+        self.project = project
+        self.progress = progress or sys.stderr
+        self._image_ids: dict[str, str] = {}
+
+    # -- output -----------------------------------------------------------------------------------
+    def event(self, kind: str, name: str, status: str) -> None:
+        self.progress.write(f" {kind} {name}  {status}\n")
+        self.progress.flush()
+
+    def warn(self, message: str) -> None:
+        self.progress.write(f"WARN[0000] {message}\n")
+        self.progress.flush()
+
+    # -- queries ----------------------------------------------------------------------------------
+    def containers(self, services: list[str] | None = None, *, all: bool = True,
+                   oneoff: bool | None = False) -> list[dict[str, Any]]:
+        """Project containers (sorted by service, then number); ``oneoff`` None for both kinds."""
+        labels = [f"{LABEL_PROJECT}={self.project.name}"]
+        if oneoff is not None:
+            labels.append(f"{LABEL_ONEOFF}={'True' if oneoff else 'False'}")
+        found = self.client.json("GET", "/containers/json", query={"all": all, "filters": {"label": labels}}) or []
+        if services:
+            found = [c for c in found if c["Labels"].get(LABEL_SERVICE) in services]
+        found.sort(key=lambda c: (c["Labels"].get(LABEL_SERVICE, ""), _number(c), short_name(c)))
+        return found
+
+    def inspect(self, cid: str) -> dict[str, Any]:
+        info: dict[str, Any] = self.client.json("GET", f"/containers/{cid}/json")
+        return info
+
+    def image_id(self, ref: str) -> str | None:
+        if ref not in self._image_ids:
+            try:
+                self._image_ids[ref] = self.client.json("GET", f"/images/{ref}/json")["Id"]
+            except DaemonError as exc:
+                if exc.status != 404:
+                    raise
+                return None
+        return self._image_ids[ref]
+
+    def _resolve_services(self, services: list[str] | None) -> list[str]:
+        for s in services or []:
+            if s not in self.project.services:
+                if s in self.project.disabled:
+                    raise ComposeError(f'service "{s}" is not enabled by the active profiles')
+                raise ComposeError(f"no such service: {s}")
+        return list(services or [])
+
+    # -- networks and volumes ---------------------------------------------------------------------
+    def ensure_networks(self) -> None:
+        for key, conf in self.project.networks.items():
+            name = conf["name"]
+            try:
+                existing = self.client.json("GET", f"/networks/{name}")
+            except DaemonError as exc:
+                if exc.status != 404:
+                    raise
+                existing = None
+            if conf.get("external"):
+                if existing is None:
+                    raise ComposeError(f'network {name} declared as external, but could not be found')
+                continue
+            if existing is not None:
+                labels = existing.get("Labels") or {}
+                if labels.get(LABEL_PROJECT) != self.project.name:
+                    self.warn(f'a network with name {name} exists but was not created for project '
+                              f'"{self.project.name}".\nSet `external: true` to use an existing network')
+                continue
+            self.event("Network", name, "Creating")
+            body: dict[str, Any] = {
+                "Name": name, "Driver": conf.get("driver") or "bridge", "CheckDuplicate": True,
+                "Internal": bool(conf.get("internal")), "Attachable": bool(conf.get("attachable")),
+                "EnableIPv6": bool(conf.get("enable_ipv6")),
+                "Options": {k: str(v) for k, v in (conf.get("driver_opts") or {}).items()},
+                "Labels": {**{str(k): str(v) for k, v in (conf.get("labels") or {}).items()},
+                           LABEL_PROJECT: self.project.name, LABEL_NETWORK: key, LABEL_VERSION: COMPOSE_VERSION},
+            }
+            ipam = conf.get("ipam") or {}
+            if ipam:
+                body["IPAM"] = {"Driver": ipam.get("driver") or "default",
+                                "Config": [{"Subnet": c.get("subnet", ""), "Gateway": c.get("gateway", ""),
+                                            "IPRange": c.get("ip_range", ""),
+                                            "AuxiliaryAddresses": c.get("aux_addresses") or {}}
+                                           for c in ipam.get("config") or []],
+                                "Options": ipam.get("options") or {}}
+                for c in body["IPAM"]["Config"]:
+                    for k in [k for k, v in c.items() if not v]:
+                        del c[k]
+            try:
+                self.client.json("POST", "/networks/create", body=body)
+            except DaemonError as exc:
+                raise ComposeError(f"failed to create network {name}: Error response from daemon: {exc.message}") from None
+            self.event("Network", name, "Created")
+
+    def ensure_volumes(self) -> None:
+        used = {v["source"] for svc in self.project.services.values() for v in svc.get("volumes") or []
+                if v["type"] == "volume" and v.get("source")}
+        for key, conf in self.project.volumes.items():
+            name = conf["name"]
+            try:
+                existing = self.client.json("GET", f"/volumes/{name}")
+            except DaemonError as exc:
+                if exc.status != 404:
+                    raise
+                existing = None
+            if conf.get("external"):
+                if existing is None and key in used:
+                    raise ComposeError(f'external volume "{name}" not found')
+                continue
+            if existing is not None:
+                if (existing.get("Labels") or {}).get(LABEL_PROJECT) != self.project.name:
+                    self.warn(f'volume "{name}" already exists but was not created by Docker Compose. '
+                              "Use `external: true` to use an existing volume")
+                continue
+            self.event("Volume", f'"{name}"', "Creating")
+            self.client.json("POST", "/volumes/create", body={
+                "Name": name, "Driver": conf.get("driver") or "local",
+                "DriverOpts": {k: str(v) for k, v in (conf.get("driver_opts") or {}).items()},
+                "Labels": {**{str(k): str(v) for k, v in (conf.get("labels") or {}).items()},
+                           LABEL_PROJECT: self.project.name, LABEL_VOLUME: key, LABEL_VERSION: COMPOSE_VERSION},
+            })
+            self.event("Volume", f'"{name}"', "Created")
+
+    # -- images -----------------------------------------------------------------------------------
+    def build(self, services: list[str] | None = None, *, no_cache: bool = False, pull: bool = False,
+              quiet: bool = False, build_args: dict[str, str] | None = None) -> None:
+        for name in self._resolve_services(services) or self.project.ordered():
+            svc = self.project.services[name]
+            if svc.get("build"):
+                self._build_one(name, no_cache=no_cache, pull=pull, quiet=quiet, build_args=build_args)
+
+    def _build_one(self, service: str, *, no_cache: bool = False, pull: bool = False, quiet: bool = False,
+                   build_args: dict[str, str] | None = None) -> None:
+        import json
+
+        # The context tar (with .dockerignore) is the CLI's own code for `kobako build`: one
+        # implementation of the client side of POST /build.
+        from kobako.cli.commands.build import context_tar
+
+        b = self.project.services[service]["build"]
+        tag = self.project.image_name(service)
+        context = b["context"]
+        dockerfile = b.get("dockerfile") or "Dockerfile"
+        df_path = dockerfile if dockerfile.startswith("/") else f"{context}/{dockerfile}"
+        try:
+            chunks, df_name = context_tar(context, df_path)
+        except (OSError, SystemExit, Exception) as exc:  # noqa: BLE001 - the CLI helper's errors vary
+            raise ComposeError(f"failed to prepare the build context of service {service!r} ({context}): {exc}") from None
+        query: dict[str, Any] = {"t": tag, "dockerfile": df_name, "rm": 1, "forcerm": 1}
+        args = {k: ("" if v is None else str(v)) for k, v in (b.get("args") or {}).items()}
+        args.update(build_args or {})
+        if args:
+            query["buildargs"] = json.dumps(args)
+        labels = {**(b.get("labels") or {}), LABEL_PROJECT: self.project.name, LABEL_SERVICE: service}
+        query["labels"] = json.dumps(labels)
+        if b.get("target"):
+            query["target"] = b["target"]
+        if no_cache or b.get("no_cache"):
+            query["nocache"] = 1
+        if pull or b.get("pull"):
+            query["pull"] = 1
+        if b.get("network"):
+            query["networkmode"] = b["network"]
+        self.event("Service", service, "Building")
+        for obj in self.client.jsonlines("POST", "/build", query=query, body=chunks,
+                                         headers={"Content-Type": "application/x-tar"}):
+            if obj.get("error") or obj.get("errorDetail"):
+                message = (obj.get("errorDetail") or {}).get("message") or obj.get("error")
+                raise ComposeError(f"failed to solve: {message}" if "failed" not in str(message) else str(message))
+            if "stream" in obj and not quiet:
+                self.progress.write(obj["stream"])
+                self.progress.flush()
+        self._image_ids.pop(tag, None)
+        self.event("Service", service, "Built")
+
+    def pull(self, services: list[str] | None = None, *, ignore_failures: bool = False,
+             missing_only: bool = False) -> None:
+        for name in self._resolve_services(services) or self.project.ordered():
+            svc = self.project.services[name]
+            if not svc.get("image"):
+                continue
+            if missing_only and self.image_id(svc["image"]):
+                continue
+            self._pull_one(name, ignore_failures=ignore_failures)
+
+    def _pull_one(self, service: str, ignore_failures: bool = False) -> None:
+        image = self.project.services[service]["image"]
+        ref, tag = image, "latest"
+        last = image.rsplit("/", 1)[-1]
+        if "@" in image:
+            ref, tag = image.split("@", 1)[0], ""
+            query = {"fromImage": image}
+        else:
+            if ":" in last:
+                ref, tag = image.rsplit(":", 1)
+            query = {"fromImage": ref, "tag": tag}
+        self.event("Image", image, "Pulling")
+        try:
+            for obj in self.client.jsonlines("POST", "/images/create", query=query):
+                if obj.get("error") or obj.get("errorDetail"):
+                    raise DaemonError(500, (obj.get("errorDetail") or {}).get("message") or obj["error"])
+        except DaemonError as exc:
+            if ignore_failures:
+                self.warn(f"{service} Error {exc.message}")
+                return
+            raise ComposeError(f"Error response from daemon: {exc.message}") from None
+        self._image_ids.pop(image, None)
+        self.event("Image", image, "Pulled")
+
+    def ensure_images(self, services: list[str], *, build: bool = False, no_build: bool = False) -> None:
+        for name in services:
+            svc = self.project.services[name]
+            image = self.project.image_name(name)
+            if svc.get("build") and not no_build and (build or self.image_id(image) is None):
+                self._build_one(name)
+                continue
+            if self.image_id(image) is None:
+                if svc.get("build") and no_build:
+                    raise ComposeError(f"service {name!r} has no image {image!r} and --no-build was given")
+                if svc.get("pull_policy") == "never":
+                    raise ComposeError(f"No such image: {image}")
+                self._pull_one(name)
+
+    # -- containers -------------------------------------------------------------------------------
+    def _network_mode(self, service: str) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+        svc = self.project.services[service]
+        mode = svc.get("network_mode")
+        if mode:
+            if mode.startswith("service:"):
+                target = mode[8:]
+                running = self.containers([target])
+                if not running:
+                    raise ComposeError(f'service "{service}" depends on service "{target}" for its network, '
+                                       "which has no container")
+                return f"container:{running[0]['Id']}", []
+            return str(mode), []
+        nets = svc.get("networks") or {}
+        ordered = sorted(nets, key=lambda n: (-int((nets[n] or {}).get("priority", 0)), n))
+        eps = [(self.project.network_name(n), nets[n] or {}) for n in ordered]
+        return eps[0][0], eps
+
+    def create_container(self, service: str, number: int, *, name: str | None = None, oneoff: bool = False,
+                         overrides: dict[str, Any] | None = None, quiet: bool = False) -> str:
+        image = self.project.image_name(service)
+        image_id = self.image_id(image) or ""
+        labels = self.project.container_labels(service, number, oneoff=oneoff, image_id=image_id)
+        if overrides and overrides.get("labels"):
+            labels.update(overrides["labels"])
+        mode, eps = self._network_mode(service)
+        first = (eps[0][0], _convert.endpoint(service, eps[0][1], oneoff=oneoff)) if eps else None
+        ov = dict(overrides or {})
+        ov["oneoff"] = oneoff
+        body = _convert.create_body(self.project, service, number, labels=labels, network_mode=mode,
+                                    first_network=first, overrides=ov)
+        cname = name or self.project.container_name(service, number)
+        if not quiet:
+            self.event("Container", cname, "Creating")
+        try:
+            created = self.client.json("POST", "/containers/create", query={"name": cname}, body=body)
+        except DaemonError as exc:
+            raise ComposeError(f"Error response from daemon: {exc.message}") from None
+        cid = str(created["Id"])
+        for net, conf in eps[1:]:
+            try:
+                self.client.json("POST", f"/networks/{net}/connect",
+                                 body={"Container": cid, "EndpointConfig": _convert.endpoint(service, conf, oneoff=oneoff)})
+            except DaemonError as exc:
+                raise ComposeError(f"Error response from daemon: {exc.message}") from None
+        if not quiet:
+            self.event("Container", cname, "Created")
+        return cid
+
+    def _outdated(self, c: dict[str, Any], service: str) -> bool:
+        labels = c["Labels"]
+        if labels.get(LABEL_CONFIG_HASH) != self.project.config_hash(service):
+            return True
+        current = self.image_id(self.project.image_name(service))
+        recorded = labels.get(LABEL_IMAGE, "")
+        return bool(current and recorded.startswith("sha256:") and recorded != current)
+
+    def orphans(self) -> list[dict[str, Any]]:
+        known = set(self.project.services) | set(self.project.disabled)
+        return [c for c in self.containers(oneoff=None) if c["Labels"].get(LABEL_SERVICE) not in known]
+
+    def handle_orphans(self, remove: bool) -> None:
+        orphans = self.orphans()
+        if not orphans:
+            return
+        if remove:
+            for c in orphans:
+                self._stop_remove(c, timeout=None)
+        else:
+            names = ", ".join(short_name(c) for c in orphans)
+            self.warn(f"Found orphan containers ([{names}]) for this project. If you removed or renamed this "
+                      "service in your compose file, you can run this command with the --remove-orphans flag "
+                      "to clean it up.")
+
+    def create(self, services: list[str] | None = None, *, force_recreate: bool = False, no_recreate: bool = False,
+               remove_orphans: bool = False, build: bool = False, no_build: bool = False) -> dict[str, list[str]]:
+        """Networks, volumes, images and containers as the model says; the containers of each service."""
+        targets = self.project.ordered(self._resolve_services(services) or None)
+        self.handle_orphans(remove_orphans)
+        self.ensure_images(targets, build=build, no_build=no_build)
+        self.ensure_networks()
+        self.ensure_volumes()
+        result: dict[str, list[str]] = {}
+        for service in targets:
+            existing = self.containers([service])
+            want = self.project.replicas(service)
+            ids: list[str] = []
+            for c in existing:
+                n = _number(c)
+                if n > want:
+                    self._stop_remove(c, timeout=None)
+                    continue
+                recreate = force_recreate or (not no_recreate and self._outdated(c, service))
+                ids.append(self._recreate(c, service, n) if recreate else c["Id"])
+            have = {_number(c) for c in existing}
+            for n in range(1, want + 1):
+                if n not in have:
+                    ids.append(self.create_container(service, n))
+            result[service] = ids
+        return result
+
+    def _recreate(self, c: dict[str, Any], service: str, number: int) -> str:
+        name = short_name(c)
+        self.event("Container", name, "Recreate")
+        if c["State"] in ("running", "paused", "restarting"):
+            self.client.json("POST", f"/containers/{c['Id']}/stop", query=self._stop_query(service, None))
+        self.client.json("POST", f"/containers/{c['Id']}/rename", query={"name": f"{c['Id'][:12]}_{name}"})
+        try:
+            cid = self.create_container(service, number, quiet=True)
+        except BaseException:
+            self.client.json("POST", f"/containers/{c['Id']}/rename", query={"name": name})
+            raise
+        self.client.json("DELETE", f"/containers/{c['Id']}", query={"force": True})
+        self.event("Container", name, "Recreated")
+        return cid
+
+    def _stop_query(self, service: str | None, timeout: int | None) -> dict[str, Any]:
+        if timeout is not None:
+            return {"t": timeout}
+        return {}
+
+    def start(self, services: list[str] | None = None, *, wait_deps: bool = True, ids: dict[str, list[str]] | None = None) -> None:
+        targets = self.project.ordered(self._resolve_services(services) or None)
+        if ids is None and not self.containers(targets):
+            raise ComposeError("service(s) have no container to start" if services else "no containers to start")
+        for service in targets:
+            if wait_deps:
+                self._wait_dependencies(service)
+            for c in self.containers([service]):
+                if c["State"] == "running":
+                    if ids is not None:
+                        self.event("Container", short_name(c), "Running")
+                    continue
+                if c["State"] == "paused":
+                    continue
+                self.event("Container", short_name(c), "Starting")
+                try:
+                    self.client.json("POST", f"/containers/{c['Id']}/start")
+                except DaemonError as exc:
+                    raise ComposeError(f"Error response from daemon: {exc.message}") from None
+                self.event("Container", short_name(c), "Started")
+
+    def _wait_dependencies(self, service: str) -> None:
+        for dep, cond in (self.project.services[service].get("depends_on") or {}).items():
+            if dep not in self.project.services:
+                continue
+            condition = cond.get("condition", "service_started")
+            if condition == "service_started":
+                continue
+            for c in self.containers([dep]):
+                self.event("Container", short_name(c), "Waiting")
+                if condition == "service_healthy":
+                    self._wait_healthy(c)
+                    self.event("Container", short_name(c), "Healthy")
+                else:
+                    code = self._wait_exit(c)
+                    if code != 0:
+                        raise ComposeError(f'service "{dep}" didn\'t complete successfully: exit {code}')
+                    self.event("Container", short_name(c), "Exited")
+
+    def _wait_healthy(self, c: dict[str, Any], timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            info = self.inspect(c["Id"])
+            state = info["State"]
+            health = (state.get("Health") or {}).get("Status")
+            if health is None and not (info["Config"].get("Healthcheck") or {}).get("Test"):
+                raise ComposeError(f"container {short_name(c)} has no healthcheck configured")
+            if health == "healthy":
+                return
+            if health == "unhealthy":
+                raise ComposeError(f"dependency failed to start: container {short_name(c)} is unhealthy")
+            if state.get("Status") in ("exited", "dead"):
+                raise ComposeError(f"dependency failed to start: container {short_name(c)} exited "
+                                   f"({state.get('ExitCode')})")
+            if deadline is not None and time.monotonic() > deadline:
+                raise ComposeError(f"timeout waiting for container {short_name(c)} to be healthy")
+            time.sleep(0.2)
+
+    def _wait_exit(self, c: dict[str, Any]) -> int:
+        result = self.client.json("POST", f"/containers/{c['Id']}/wait")
+        return int((result or {}).get("StatusCode", 0))
+
+    def wait_running(self, services: list[str] | None = None, timeout: float | None = None) -> None:
+        """``up --wait``: every container running, and healthy where it has a healthcheck."""
+        for service in self.project.ordered(services or None):
+            for c in self.containers([service]):
+                info = self.inspect(c["Id"])
+                if (info["Config"].get("Healthcheck") or {}).get("Test") not in (None, ["NONE"]):
+                    self._wait_healthy(c, timeout)
+                    self.event("Container", short_name(c), "Healthy")
+                elif info["State"]["Status"] != "running":
+                    raise ComposeError(f"container {short_name(c)} exited ({info['State'].get('ExitCode')})")
+
+    # -- stop / remove -----------------------------------------------------------------------------
+    def _stop_remove(self, c: dict[str, Any], timeout: int | None, volumes: bool = False) -> None:
+        name = short_name(c)
+        if c["State"] in ("running", "paused", "restarting"):
+            self.event("Container", name, "Stopping")
+            self.client.json("POST", f"/containers/{c['Id']}/stop", query=self._stop_query(None, timeout))
+            self.event("Container", name, "Stopped")
+        self.event("Container", name, "Removing")
+        try:
+            self.client.json("DELETE", f"/containers/{c['Id']}", query={"v": volumes, "force": True})
+        except DaemonError as exc:
+            if exc.status != 404:
+                raise
+        self.event("Container", name, "Removed")
+
+    def _reverse(self, containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        order = {s: i for i, s in enumerate(self.project.ordered())}
+        return sorted(containers, key=lambda c: (-order.get(c["Labels"].get(LABEL_SERVICE, ""), len(order)), _number(c)))
+
+    def stop(self, services: list[str] | None = None, timeout: int | None = None) -> None:
+        services = self._resolve_services(services)
+        for c in self._reverse(self.containers(services or None)):
+            if c["State"] in ("running", "paused", "restarting"):
+                self.event("Container", short_name(c), "Stopping")
+                self.client.json("POST", f"/containers/{c['Id']}/stop", query=self._stop_query(None, timeout))
+                self.event("Container", short_name(c), "Stopped")
+
+    def restart(self, services: list[str] | None = None, timeout: int | None = None) -> None:
+        services = self._resolve_services(services)
+        for service in self.project.ordered(services or None):
+            if services and service not in services:
+                continue
+            for c in self.containers([service]):
+                self.event("Container", short_name(c), "Restarting")
+                self.client.json("POST", f"/containers/{c['Id']}/restart", query=self._stop_query(None, timeout))
+                self.event("Container", short_name(c), "Started")
+
+    def simple(self, action: str, services: list[str] | None = None, query: dict[str, Any] | None = None,
+               states: tuple[str, ...] = ("running",), done: str = "") -> int:
+        """kill, pause, unpause: one POST per container in one of ``states``; the count acted on."""
+        n = 0
+        for c in self._reverse(self.containers(self._resolve_services(services) or None)):
+            if c["State"] not in states:
+                continue
+            self.event("Container", short_name(c), action.capitalize() + "ing" if action != "unpause" else "Unpausing")
+            self.client.json("POST", f"/containers/{c['Id']}/{action}", query=query)
+            self.event("Container", short_name(c), done)
+            n += 1
+        return n
+
+    def remove(self, services: list[str] | None = None, *, stop: bool = False, volumes: bool = False) -> list[str]:
+        services = self._resolve_services(services)
+        removed = []
+        for c in self._reverse(self.containers(services or None)):
+            if c["State"] in ("running", "paused", "restarting"):
+                if not stop:
+                    continue
+                self.event("Container", short_name(c), "Stopping")
+                self.client.json("POST", f"/containers/{c['Id']}/stop")
+                self.event("Container", short_name(c), "Stopped")
+            self.event("Container", short_name(c), "Removing")
+            self.client.json("DELETE", f"/containers/{c['Id']}", query={"v": volumes, "force": True})
+            self.event("Container", short_name(c), "Removed")
+            removed.append(short_name(c))
+        return removed
+
+    def down(self, *, volumes: bool = False, remove_orphans: bool = False, rmi: str | None = None,
+             timeout: int | None = None) -> None:
+        known = set(self.project.services) | set(self.project.disabled)
+        everything = self.containers(oneoff=None)
+        mine = [c for c in everything if c["Labels"].get(LABEL_SERVICE) in known]
+        orphans = [c for c in everything if c["Labels"].get(LABEL_SERVICE) not in known]
+        targets = mine + (orphans if remove_orphans else [])
+        for c in self._reverse(targets):
+            self._stop_remove(c, timeout, volumes=volumes)
+        if orphans and not remove_orphans:
+            names = ", ".join(short_name(c) for c in orphans)
+            self.warn(f"Found orphan containers ([{names}]) for this project. If you removed or renamed this "
+                      "service in your compose file, you can run this command with the --remove-orphans flag "
+                      "to clean it up.")
+        for key, conf in self.project.networks.items():
+            if conf.get("external"):
+                continue
+            name = conf["name"]
+            try:
+                existing = self.client.json("GET", f"/networks/{name}")
+            except DaemonError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            if (existing.get("Labels") or {}).get(LABEL_PROJECT) != self.project.name:
+                continue
+            self.event("Network", name, "Removing")
+            try:
+                self.client.json("DELETE", f"/networks/{name}")
+            except DaemonError as exc:
+                if exc.status != 404:
+                    self.warn(f"failed to remove network {name}: {exc.message}")
+                    continue
+            self.event("Network", name, "Removed")
+        if volumes:
+            for key, conf in self.project.volumes.items():
+                if conf.get("external"):
+                    continue
+                name = conf["name"]
+                try:
+                    existing = self.client.json("GET", f"/volumes/{name}")
+                except DaemonError as exc:
+                    if exc.status == 404:
+                        continue
+                    raise
+                if (existing.get("Labels") or {}).get(LABEL_PROJECT) != self.project.name:
+                    continue
+                self.event("Volume", name, "Removing")
+                try:
+                    self.client.json("DELETE", f"/volumes/{name}")
+                except DaemonError as exc:
+                    self.warn(f"failed to remove volume {name}: {exc.message}")
+                    continue
+                self.event("Volume", name, "Removed")
+        if rmi:
+            seen = set()
+            for service, svc in {**self.project.services, **self.project.disabled}.items():
+                if rmi == "local" and svc.get("image"):
+                    continue
+                image = self.project.image_name(service)
+                if image in seen:
+                    continue
+                seen.add(image)
+                try:
+                    self.client.json("DELETE", f"/images/{image}")
+                except DaemonError as exc:
+                    if exc.status != 404:
+                        self.warn(f"failed to remove image {image}: {exc.message}")
+                    continue
+                self.event("Image", image, "Removed")
+
+    def next_number(self, service: str) -> int:
+        numbers = [_number(c) for c in self.containers([service], oneoff=None)]
+        return max(numbers, default=0) + 1
