@@ -1,0 +1,375 @@
+"""kobako compose against a real kobakod: objects, names and labels, DNS by service name, convergence
+(nothing recreated without a change, only the changed service recreated), dependency conditions,
+attached up, one-off runs, exec, build, and down leaving nothing.
+
+Traffic goes only to 127.0.0.1 (published ports) and between containers on kobako's own bridges.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.daemon_fixture import Daemon
+
+pytestmark = pytest.mark.root
+
+WEB = ("echo hello-compose > /www/index.html && exec httpd -f -p 8080 -h /www")
+CLIENT = ("for i in $(seq 1 50); do wget -qO- http://web:8080/ && exit 0; sleep 0.2; done; exit 1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def out(res: Any) -> str:
+    return str(res.stdout.decode())
+
+
+def err(res: Any) -> str:
+    return str(res.stderr.decode())
+
+
+class Proj:
+    def __init__(self, daemon: Daemon, base: Path, yaml_text: str) -> None:
+        self.daemon = daemon
+        self.name = "it" + secrets.token_hex(3)
+        self.dir = base / self.name
+        self.dir.mkdir()
+        self.write(yaml_text)
+
+    def write(self, yaml_text: str) -> None:
+        (self.dir / "compose.yaml").write_text(yaml_text)
+
+    def run(self, *args: str, check: bool = True, timeout: float = 90, input: bytes | None = None) -> Any:
+        return self.daemon.kobako("compose", "--project-directory", str(self.dir), "-p", self.name, *args,
+                                  check=check, timeout=timeout, input=input)
+
+    def containers(self, all: bool = True) -> list[dict[str, Any]]:
+        with self.daemon.client() as c:
+            found = c.json("GET", "/containers/json", query={
+                "all": all, "filters": {"label": [f"com.docker.compose.project={self.name}"]}})
+        return sorted(found, key=lambda x: x["Names"][0])
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        with self.daemon.client() as c:
+            info: dict[str, Any] = c.json("GET", f"/containers/{name}/json")
+        return info
+
+    def wait_exited(self, name: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = self.inspect(name)
+            if info["State"]["Status"] == "exited":
+                return info
+            time.sleep(0.1)
+        raise AssertionError(f"{name} did not exit")
+
+
+@pytest.fixture
+def project(daemon: Daemon, tmp_path: Path) -> Any:
+    made: list[Proj] = []
+
+    def make(yaml_text: str) -> Proj:
+        p = Proj(daemon, tmp_path, yaml_text)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.run("down", "-v", "--remove-orphans", "-t", "1", check=False)
+
+
+def _networks(daemon: Daemon) -> dict[str, dict[str, Any]]:
+    with daemon.client() as c:
+        return {n["Name"]: n for n in c.json("GET", "/networks")}
+
+
+def _volumes(daemon: Daemon) -> dict[str, dict[str, Any]]:
+    with daemon.client() as c:
+        return {v["Name"]: v for v in (c.json("GET", "/volumes")["Volumes"] or [])}
+
+
+def test_up_names_labels_dns_convergence_down(daemon: Daemon, project: Any) -> None:
+    port = free_port()
+    text = f"""
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "{WEB}"]
+    volumes: ["site:/www"]
+    ports: ["127.0.0.1:{port}:8080"]
+    networks: [back, default]
+    labels: {{tier: front}}
+  client:
+    image: busybox
+    depends_on: [web]
+    command: ["sh", "-c", "{CLIENT}"]
+    networks: [back]
+volumes:
+  site: {{}}
+networks:
+  back:
+    ipam: {{config: [{{subnet: 10.213.250.0/24}}]}}
+"""
+    p = project(text)
+    res = p.run("up", "-d")
+    e = err(res)
+    for line in (f" Network {p.name}_back  Created", f" Network {p.name}_default  Created",
+                 f' Volume "{p.name}_site"  Created', f" Container {p.name}-web-1  Started",
+                 f" Container {p.name}-client-1  Started"):
+        assert line in e, e
+    assert e.index(f"{p.name}-web-1  Started") < e.index(f"{p.name}-client-1  Started")
+
+    names = [c["Names"][0].lstrip("/") for c in p.containers()]
+    assert names == [f"{p.name}-client-1", f"{p.name}-web-1"]
+    web = p.inspect(f"{p.name}-web-1")
+    labels = web["Config"]["Labels"]
+    assert labels["com.docker.compose.project"] == p.name
+    assert labels["com.docker.compose.service"] == "web"
+    assert labels["com.docker.compose.container-number"] == "1"
+    assert labels["com.docker.compose.oneoff"] == "False"
+    assert labels["com.docker.compose.project.working_dir"] == str(p.dir)
+    assert labels["com.docker.compose.project.config_files"] == str(p.dir / "compose.yaml")
+    assert len(labels["com.docker.compose.config-hash"]) == 64
+    assert labels["com.docker.compose.image"].startswith("sha256:")
+    assert labels["com.docker.compose.version"]
+    assert labels["tier"] == "front"
+    client_labels = p.inspect(f"{p.name}-client-1")["Config"]["Labels"]
+    assert client_labels["com.docker.compose.depends_on"] == "web:service_started:false"
+    nets = web["NetworkSettings"]["Networks"]
+    assert set(nets) == {f"{p.name}_back", f"{p.name}_default"}
+    assert "web" in nets[f"{p.name}_back"]["Aliases"]
+    assert nets[f"{p.name}_back"]["IPAddress"].startswith("10.213.250.")
+
+    networks = _networks(daemon)
+    assert networks[f"{p.name}_back"]["Labels"]["com.docker.compose.network"] == "back"
+    assert networks[f"{p.name}_back"]["Labels"]["com.docker.compose.project"] == p.name
+    assert networks[f"{p.name}_default"]["Labels"]["com.docker.compose.network"] == "default"
+    volumes = _volumes(daemon)
+    assert volumes[f"{p.name}_site"]["Labels"]["com.docker.compose.volume"] == "site"
+    assert volumes[f"{p.name}_site"]["Labels"]["com.docker.compose.project"] == p.name
+
+    # DNS by service name: the client fetched the page from http://web:8080/ and exited 0
+    info = p.wait_exited(f"{p.name}-client-1")
+    assert info["State"]["ExitCode"] == 0
+    logs = out(p.run("logs", "client"))
+    assert "client-1  | hello-compose" in logs, logs
+    assert out(p.run("logs", "--no-log-prefix", "client")).strip() == "hello-compose"
+    # published on 127.0.0.1 only
+    assert web["HostConfig"]["PortBindings"] == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                assert r.read().decode().strip() == "hello-compose"
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+    ps = out(p.run("ps"))
+    assert ps.splitlines()[0].split() == ["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"]
+    assert f"{p.name}-web-1" in ps and f"127.0.0.1:{port}->8080/tcp" in ps
+    assert f"{p.name}-client-1" not in ps  # exited: only with -a
+    assert f"{p.name}-client-1" in out(p.run("ps", "-a"))
+    rows = [json.loads(line) for line in out(p.run("ps", "-a", "--format", "json")).splitlines()]
+    assert {r["Service"]: r["State"] for r in rows} == {"web": "running", "client": "exited"}
+    assert {r["Project"] for r in rows} == {p.name}
+    assert out(p.run("ps", "-a", "--services")).split() == ["client", "web"]
+    assert set(out(p.run("ps", "-aq")).split()) == {c["Id"] for c in p.containers()}
+
+    # up again without a change: nothing recreated
+    before = {c["Names"][0]: c["Id"] for c in p.containers()}
+    e2 = err(p.run("up", "-d"))
+    assert "Recreate" not in e2 and "Creating" not in e2, e2
+    assert f" Container {p.name}-web-1  Running" in e2
+    assert {c["Names"][0]: c["Id"] for c in p.containers()} == before
+
+    # a changed command recreates only that service
+    p.write(text.replace("hello-compose", "hello-again"))
+    e3 = err(p.run("up", "-d"))
+    assert f" Container {p.name}-web-1  Recreate" in e3 and f" Container {p.name}-web-1  Recreated" in e3, e3
+    assert f"{p.name}-client-1  Recreate" not in e3
+    after = {c["Names"][0]: c["Id"] for c in p.containers()}
+    assert after[f"/{p.name}-client-1"] == before[f"/{p.name}-client-1"]
+    assert after[f"/{p.name}-web-1"] != before[f"/{p.name}-web-1"]
+    assert len(after) == 2
+
+    # ls lists the project
+    assert p.name in out(p.run("ls"))
+    ls = json.loads(out(p.run("ls", "--format", "json", "-a")))
+    assert any(x["Name"] == p.name and "running(1)" in x["Status"] for x in ls)
+
+    # down -v removes containers, networks and the volume
+    e4 = err(p.run("down", "-v", "-t", "1"))
+    assert f" Container {p.name}-web-1  Removed" in e4 and f" Network {p.name}_back  Removed" in e4
+    assert f" Volume {p.name}_site  Removed" in e4, e4
+    assert p.containers() == []
+    assert not [n for n in _networks(daemon) if n.startswith(p.name)]
+    assert not [v for v in _volumes(daemon) if v.startswith(p.name)]
+
+
+def test_invalid_files_create_nothing(daemon: Daemon, project: Any) -> None:
+    p = project("services:\n  web:\n    image: busybox\n    ports: ['80:80', {target: [1]}]\n")
+    res = p.run("up", "-d", check=False)
+    assert res.returncode == 1
+    assert "services.web.ports[1]" in err(res) and str(p.dir / "compose.yaml") in err(res), err(res)
+    p.write("services:\n  web:\n    image: busybox\n    colour: blue\n")
+    res = p.run("up", "-d", check=False)
+    assert res.returncode == 1 and "services.web additional properties 'colour' not allowed" in err(res)
+    p.write("services:\n  web:\n    image: busybox\n    networks: [nowhere]\n")
+    res = p.run("up", "-d", check=False)
+    assert res.returncode == 1 and "undefined network nowhere" in err(res)
+    p.write("services:\n  web:\n    image: ${IMAGE:?set IMAGE please}\n")
+    res = p.run("up", "-d", check=False)
+    assert res.returncode == 1 and "required variable IMAGE is missing a value: set IMAGE please" in err(res)
+    assert p.containers() == []
+    assert not [n for n in _networks(daemon) if n.startswith(p.name)]
+
+
+def test_attached_up_prefixes_and_exit(daemon: Daemon, project: Any) -> None:
+    p = project("""
+services:
+  one:
+    image: busybox
+    command: ["sh", "-c", "echo first line; echo second line"]
+  two:
+    image: busybox
+    command: ["sh", "-c", "echo from two; exit 3"]
+""")
+    res = p.run("up", timeout=60)
+    text = out(res)
+    assert "Attaching to one-1, two-1" in text, text
+    assert "one-1  | first line" in text and "one-1  | second line" in text
+    assert "two-1  | from two" in text
+    assert "two-1 exited with code 3" in text and "one-1 exited with code 0" in text
+    res = p.run("up", "--abort-on-container-exit", "--exit-code-from", "two", check=False, timeout=60)
+    assert res.returncode == 3, (out(res), err(res))
+
+
+def test_conditions_run_exec_lifecycle(daemon: Daemon, project: Any) -> None:
+    p = project("""
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 300"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 300ms
+      retries: 20
+  init:
+    image: busybox
+    command: ["true"]
+  app:
+    image: busybox
+    command: ["sleep", "300"]
+    stop_grace_period: 1s
+    environment:
+      GREETING: ${GREETING:-hi}
+    depends_on:
+      db: {condition: service_healthy}
+      init: {condition: service_completed_successfully}
+  extra:
+    image: busybox
+    profiles: [debug]
+    command: ["sleep", "300"]
+""")
+    e = err(p.run("up", "-d", timeout=120))
+    assert f" Container {p.name}-db-1  Healthy" in e, e
+    assert f" Container {p.name}-init-1  Exited" in e
+    assert e.index("db-1  Healthy") < e.index(f"{p.name}-app-1  Started")
+    assert p.inspect(f"{p.name}-db-1")["State"]["Health"]["Status"] == "healthy"
+    assert all("extra" not in c["Names"][0] for c in p.containers())  # profile not enabled
+
+    # exec in the running service
+    assert out(p.run("exec", "-T", "app", "sh", "-c", "echo $GREETING-exec")).strip() == "hi-exec"
+    res = p.run("exec", "-T", "app", "sh", "-c", "exit 7", check=False)
+    assert res.returncode == 7
+    # one-off run: own name, oneoff label, removed with --rm
+    assert out(p.run("run", "--rm", "-T", "--no-deps", "app", "echo", "one-off")).strip() == "one-off"
+    assert [c for c in p.containers() if c["Labels"]["com.docker.compose.oneoff"] == "True"] == []
+    name = out(p.run("run", "-d", "--no-deps", "app", "sleep", "30")).strip()
+    assert name.startswith(f"{p.name}-app-run-")
+    assert p.inspect(name)["Config"]["Labels"]["com.docker.compose.oneoff"] == "True"
+    # port / top / images
+    top = out(p.run("top", "app"))
+    assert f"{p.name}-app-1" in top and "sleep 300" in top
+    images = out(p.run("images"))
+    assert f"{p.name}-app-1" in images and "busybox" in images
+    # stop / start / restart / pause / unpause / kill / rm
+    p.run("stop", "-t", "1", "app")
+    assert p.inspect(f"{p.name}-app-1")["State"]["Status"] == "exited"
+    e = err(p.run("start", "app"))
+    assert f" Container {p.name}-app-1  Started" in e
+    p.run("pause", "app")
+    assert p.inspect(f"{p.name}-app-1")["State"]["Status"] == "paused"
+    p.run("unpause", "app")
+    assert p.inspect(f"{p.name}-app-1")["State"]["Status"] == "running"
+    started = p.inspect(f"{p.name}-app-1")["State"]["StartedAt"]
+    p.run("restart", "-t", "1", "app")
+    assert p.inspect(f"{p.name}-app-1")["State"]["StartedAt"] != started
+    p.run("kill", "app")
+    assert p.inspect(f"{p.name}-app-1")["State"]["Status"] == "exited"
+    p.run("rm", "-f", "app")
+    assert all(c["Names"][0] != f"/{p.name}-app-1" for c in p.containers())
+    p.run("rm", "-f", "-s", "db")
+    assert all(c["Names"][0] != f"/{p.name}-db-1" for c in p.containers())
+    # the profile's service comes up with --profile
+    p.daemon.kobako("compose", "--project-directory", str(p.dir), "-p", p.name, "--profile", "debug",
+                    "up", "-d", "extra")
+    assert p.inspect(f"{p.name}-extra-1")["State"]["Status"] == "running"
+    # down removes the one-off container too
+    p.run("down", "-t", "1")
+    assert p.containers() == []
+
+
+def test_build_and_remove_orphans(daemon: Daemon, project: Any) -> None:
+    p = project("""
+services:
+  app:
+    build:
+      context: ./app
+      args: {MESSAGE: built-by-compose}
+    command: ["cat", "/message"]
+  side:
+    image: busybox
+    command: ["sleep", "300"]
+""")
+    (p.dir / "app").mkdir()
+    (p.dir / "app" / "Dockerfile").write_text("FROM busybox\nARG MESSAGE\nRUN echo $MESSAGE > /message\n")
+    p.run("build", timeout=120)
+    with daemon.client() as c:
+        img = c.json("GET", f"/images/{p.name}-app/json")
+    assert img["Config"]["Labels"]["com.docker.compose.service"] == "app"
+    p.run("up", "-d", timeout=120)
+    p.wait_exited(f"{p.name}-app-1")
+    assert "app-1  | built-by-compose" in out(p.run("logs", "app"))
+    # `side` removed from the file: an orphan, warned about, then removed with --remove-orphans
+    p.write("""
+services:
+  app:
+    build:
+      context: ./app
+      args: {MESSAGE: built-by-compose}
+    command: ["cat", "/message"]
+""")
+    e = err(p.run("up", "-d"))
+    assert "Found orphan containers" in e and f"{p.name}-side-1" in e
+    p.run("up", "-d", "--remove-orphans")
+    assert [c["Names"][0] for c in p.containers()] == [f"/{p.name}-app-1"]
+    p.run("down", "--rmi", "local")
+    with daemon.client() as c:
+        status, _, _ = c.request("GET", f"/images/{p.name}-app/json")
+    assert status == 404
