@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.daemon_fixture import Daemon
+from tests.daemon_fixture import KOBAKO, Daemon
 
 pytestmark = pytest.mark.root
 
@@ -373,3 +373,60 @@ services:
     with daemon.client() as c:
         status, _, _ = c.request("GET", f"/images/{p.name}-app/json")
     assert status == 404
+
+
+def test_bind_port_wait_follow_and_interrupt(daemon: Daemon, project: Any) -> None:
+    import signal
+    import subprocess
+
+    port = free_port()
+    p = project(f"""
+services:
+  web:
+    image: busybox
+    command: ["httpd", "-f", "-p", "8080", "-h", "/site"]
+    volumes: ["./site:/site:ro"]
+    ports: ["127.0.0.1:{port}:8080"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "wget", "-qO-", "http://127.0.0.1:8080/"]
+      interval: 200ms
+      retries: 30
+  ticker:
+    image: busybox
+    command: ["sh", "-c", "for i in 1 2 3; do echo tick $$i; sleep 0.3; done"]
+""")
+    (p.dir / "site").mkdir()
+    (p.dir / "site" / "index.html").write_text("from-a-bind\n")
+    e = err(p.run("up", "-d", "--wait", "web"))
+    assert f" Container {p.name}-web-1  Healthy" in e, e
+    assert p.inspect(f"{p.name}-web-1")["State"]["Health"]["Status"] == "healthy"
+    assert all("ticker" not in c["Names"][0] for c in p.containers())  # only the named service
+    assert out(p.run("port", "web", "8080")).strip() == f"127.0.0.1:{port}"
+    res = p.run("port", "web", "9999", check=False)
+    assert res.returncode == 1
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+        assert r.read() == b"from-a-bind\n"
+    # logs -f returns when the container's output ends
+    p.run("up", "-d", "ticker")
+    follow = out(p.run("logs", "-f", "ticker", timeout=30))
+    assert [ln for ln in follow.splitlines() if "tick" in ln] == ["ticker-1  | tick 1", "ticker-1  | tick 2",
+                                                                 "ticker-1  | tick 3"]
+    assert out(p.run("logs", "--tail", "1", "ticker")).strip() == "ticker-1  | tick 3"
+    assert out(p.run("logs", "-t", "ticker")).splitlines()[0].split("| ")[1][:2] == "20"  # a timestamp first
+    # attached up, interrupted: containers stopped, exit 130
+    proc = subprocess.Popen([KOBAKO, "compose", "--project-directory", str(p.dir), "-p", p.name, "up", "web"],
+                            env=daemon.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().decode()
+        assert first.startswith("Attaching to web-1"), first
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert b"Gracefully stopping..." in stderr
+    assert p.inspect(f"{p.name}-web-1")["State"]["Status"] == "exited"

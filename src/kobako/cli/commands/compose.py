@@ -173,7 +173,6 @@ def _attach_up(c: Compose, services: list[str], ids: dict[str, list[str]], a: _a
             name = cont["Names"][0].lstrip("/")
             targets.append((cont["Id"], display_name(project.name, name), svc_name))
     printer = LogPrinter([t[1] for t in targets], prefix=not a.no_log_prefix)
-    printer.message("Attaching to " + ", ".join(t[1] for t in targets))
     finished: list[tuple[str, str, int]] = []
     done = threading.Event()
     lock = threading.Lock()
@@ -194,14 +193,13 @@ def _attach_up(c: Compose, services: list[str], ids: dict[str, list[str]], a: _a
                     (a.exit_code_from and any(t[0] == cid and t[2] == a.exit_code_from for t in targets)):
                 done.set()
 
-    ttys = {}
-    for cid, _, _ in targets:
-        ttys[cid] = bool(c.inspect(cid)["Config"].get("Tty"))
-    follow_all(lambda: Client(host), [(cid, name, ttys[cid]) for cid, name, _ in targets], printer, follow=True,
-               on_end=ended)
     if not targets:
         return 0
     try:
+        printer.message("Attaching to " + ", ".join(t[1] for t in targets))
+        ttys = {cid: bool(c.inspect(cid)["Config"].get("Tty")) for cid, _, _ in targets}
+        follow_all(lambda: Client(host), [(cid, name, ttys[cid]) for cid, name, _ in targets], printer,
+                   follow=True, on_end=ended)
         while not done.wait(0.5):
             pass
     except KeyboardInterrupt:
