@@ -430,3 +430,76 @@ services:
     assert proc.returncode == 130, stderr
     assert b"Gracefully stopping..." in stderr
     assert p.inspect(f"{p.name}-web-1")["State"]["Status"] == "exited"
+
+
+def test_service_keys_reach_the_container(daemon: Daemon, project: Any) -> None:
+    p = project("""
+services:
+  box:
+    image: busybox
+    command: ["sleep", "300"]
+    entrypoint: ["/bin/sh", "-c", "exec \\"$$@\\"", "--"]
+    environment: [FROM_LIST=1]
+    env_file: [box.env]
+    working_dir: /tmp
+    user: "1000:1000"
+    hostname: boxhost
+    domainname: example.test
+    init: true
+    cap_add: [NET_ADMIN]
+    cap_drop: [MKNOD]
+    read_only: true
+    tmpfs: ["/scratch:size=1m"]
+    extra_hosts: ["db.local:10.0.0.2"]
+    dns: [10.213.251.53]
+    stop_signal: SIGTERM
+    stop_grace_period: 2s
+    ulimits: {nofile: {soft: 1000, hard: 2000}}
+    sysctls: {net.core.somaxconn: 512}
+    shm_size: 32m
+    mem_limit: 64m
+    cpus: 0.5
+    restart: unless-stopped
+    labels: [owner=tests]
+    expose: ["7000"]
+    networks:
+      fixed:
+        ipv4_address: 10.213.251.10
+        aliases: [boxy]
+networks:
+  fixed:
+    internal: true
+    labels: {purpose: tests}
+    ipam:
+      config: [{subnet: 10.213.251.0/24, gateway: 10.213.251.1}]
+""")
+    (p.dir / "box.env").write_text("FROM_FILE=yes\n")
+    p.run("up", "-d")
+    info = p.inspect(f"{p.name}-box-1")
+    cfg, host = info["Config"], info["HostConfig"]
+    assert cfg["Cmd"] == ["sleep", "300"] and cfg["Entrypoint"] == ["/bin/sh", "-c", 'exec "$@"', "--"]
+    assert "FROM_LIST=1" in cfg["Env"] and "FROM_FILE=yes" in cfg["Env"]
+    assert (cfg["WorkingDir"], cfg["User"], cfg["Hostname"], cfg["Domainname"]) == ("/tmp", "1000:1000", "boxhost",
+                                                                                  "example.test")
+    assert cfg["StopSignal"] == "SIGTERM" and cfg["StopTimeout"] == 2
+    assert cfg["Labels"]["owner"] == "tests" and "7000/tcp" in cfg["ExposedPorts"]
+    assert host["Init"] is True and host["ReadonlyRootfs"] is True
+    assert host["CapAdd"] == ["NET_ADMIN"] and host["CapDrop"] == ["MKNOD"]
+    assert host["Tmpfs"] == {"/scratch": "size=1m"}
+    assert host["ExtraHosts"] == ["db.local:10.0.0.2"] and host["Dns"] == ["10.213.251.53"]
+    assert host["Ulimits"] == [{"Name": "nofile", "Soft": 1000, "Hard": 2000}]
+    assert host["Sysctls"]["net.core.somaxconn"] == "512"
+    assert host["ShmSize"] == 32 * 1024 ** 2 and host["Memory"] == 64 * 1024 ** 2 and host["NanoCpus"] == 5 * 10 ** 8
+    assert host["RestartPolicy"]["Name"] == "unless-stopped"
+    ep = info["NetworkSettings"]["Networks"][f"{p.name}_fixed"]
+    assert ep["IPAddress"] == "10.213.251.10"
+    assert {"box", "boxy"} <= set(ep["Aliases"])
+    net = _networks(daemon)[f"{p.name}_fixed"]
+    assert net["Internal"] is True and net["Labels"]["purpose"] == "tests"
+    # inside the container
+    ex = out(p.run("exec", "-T", "box", "sh", "-c",
+                   "id -u; hostname; cat /proc/sys/net/core/somaxconn; ulimit -n; grep db.local /etc/hosts; "
+                   "touch /ro 2>/dev/null || echo read-only; echo $FROM_FILE"))
+    lines = ex.split()
+    assert lines[0] == "1000" and lines[1] == "boxhost" and lines[2] == "512" and lines[3] == "1000"
+    assert "10.0.0.2" in ex and "read-only" in ex and lines[-1] == "yes"
