@@ -503,3 +503,41 @@ networks:
     lines = ex.split()
     assert lines[0] == "1000" and lines[1] == "boxhost" and lines[2] == "512" and lines[3] == "1000"
     assert "10.0.0.2" in ex and "read-only" in ex and lines[-1] == "yes"
+
+
+def test_pull_from_a_loopback_registry(daemon: Daemon, project: Any, tmp_path: Path) -> None:
+    from tests.integration.test_registry import RegistryProc
+
+    reg = RegistryProc(tmp_path / "registry")
+    try:
+        ref = f"{reg.addr}/compose/bb:v1"
+        daemon.kobako("tag", "busybox", ref)
+        daemon.kobako("push", ref)
+        daemon.kobako("rmi", ref)
+        p = project(f"""
+services:
+  app:
+    image: {ref}
+    command: ["echo", "pulled-and-ran"]
+  missing:
+    image: {reg.addr}/compose/nothing:here
+    profiles: [broken]
+""")
+        e = err(p.run("pull"))
+        assert f" Image {ref}  Pulling" in e and f" Image {ref}  Pulled" in e, e
+        with daemon.client() as c:
+            assert c.json("GET", f"/images/{ref}/json")["Id"].startswith("sha256:")
+        res = p.run("--profile", "broken", "pull", check=False)
+        assert res.returncode == 1 and "Error response from daemon" in err(res)
+        assert p.run("--profile", "broken", "pull", "--ignore-pull-failures", "missing").returncode == 0
+        # up pulls what is missing
+        daemon.kobako("rmi", ref)
+        e = err(p.run("up", "-d"))
+        assert f" Image {ref}  Pulled" in e
+        p.wait_exited(f"{p.name}-app-1")
+        assert "app-1  | pulled-and-ran" in out(p.run("logs"))
+        p.run("down", "--rmi", "all")
+        with daemon.client() as c:
+            assert c.request("GET", f"/images/{ref}/json")[0] == 404
+    finally:
+        reg.stop()
