@@ -248,7 +248,7 @@ networks: {front: {}}
 def test_top_level_networks_and_volumes(tmp_path: Path) -> None:
     write(tmp_path / "proj", "compose.yaml", """
 services:
-  web: {image: a, volumes: [data:/d, ext:/e]}
+  web: {image: a, volumes: [data:/d, ext:/e], networks: [default, custom, outside, legacy]}
 networks:
   custom: {name: exact-name, driver: bridge, internal: true, labels: [a=b]}
   outside: {external: true}

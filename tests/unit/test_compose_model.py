@@ -26,11 +26,11 @@ def test_normalize_project_name(raw: str, name: str) -> None:
 def test_names(tmp_path: Path) -> None:
     p = project(tmp_path, """
 services:
-  web: {image: busybox}
+  web: {image: busybox, networks: [default, front, fixed], volumes: ["data:/d", "ext:/e"]}
   named: {image: busybox, container_name: exactly-this}
   built: {build: .}
-networks: {front: {}, fixed: {name: fixed-net}}
-volumes: {data: {}, ext: {external: true}}
+networks: {front: {}, fixed: {name: fixed-net}, unused: {}}
+volumes: {data: {}, ext: {external: true}, unused: {}}
 """)
     assert p.container_name("web", 1) == "app-web-1" and p.container_name("web", 3) == "app-web-3"
     assert p.container_name("named", 1) == "exactly-this"
@@ -38,6 +38,7 @@ volumes: {data: {}, ext: {external: true}}
     assert p.network_name("fixed") == "fixed-net"
     assert p.volume_name("data") == "app_data" and p.volume_name("ext") == "ext"
     assert p.image_name("web") == "busybox" and p.image_name("built") == "app-built"
+    assert "unused" not in p.networks and "unused" not in p.volumes  # as compose: only what services use
 
 
 def test_labels(tmp_path: Path) -> None:

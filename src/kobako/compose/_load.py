@@ -553,10 +553,12 @@ def _resolve(tree: dict[str, Any], name: str, project_dir: str, files: list[str]
             conf["name"] = ext.get("name") or conf.get("name")
             conf["external"] = True
         conf["name"] = conf.get("name") or (key if conf.get("external") else f"{name}_{key}")
-        if key in used_networks or key in networks_decl:
+        if key in used_networks:  # as compose: resources no enabled service uses are left out
             networks[key] = conf
     volumes: dict[str, dict[str, Any]] = {}
     for key, raw in volumes_decl.items():
+        if key not in used_volumes:
+            continue
         conf = dict(raw or {})
         ext = conf.get("external")
         if isinstance(ext, dict):
