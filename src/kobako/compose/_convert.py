@@ -65,7 +65,7 @@ def mounts(project: Project, svc: dict[str, Any]) -> tuple[list[str], list[dict[
     as compose asks with create_host_path); volumes and long binds as Mounts; tmpfs as Tmpfs."""
     binds: list[str] = []
     out: list[dict[str, Any]] = []
-    tmpfs: dict[str, str] = {p.split(":", 1)[0]: (p.split(":", 1)[1] if ":" in p else "") for p in svc.get("tmpfs") or []}
+    tmpfs = {path: opts for path, _, opts in (t.partition(":") for t in svc.get("tmpfs") or [])}
     for v in svc.get("volumes") or []:
         kind, target, ro = v["type"], v["target"], bool(v.get("read_only"))
         if kind == "bind":
@@ -171,7 +171,8 @@ def create_body(project: Project, service: str, number: int, *, labels: dict[str
     if svc.get("init") is not None:
         host["Init"] = bool(svc["init"])
     if svc.get("ulimits"):
-        host["Ulimits"] = [{"Name": n, "Soft": int(u["soft"]), "Hard": int(u["hard"])} for n, u in svc["ulimits"].items()]
+        host["Ulimits"] = [{"Name": n, "Soft": int(u["soft"]), "Hard": int(u["hard"])}
+                           for n, u in svc["ulimits"].items()]
     if svc.get("sysctls"):
         host["Sysctls"] = dict(svc["sysctls"])
     if svc.get("shm_size") is not None:

@@ -159,8 +159,9 @@ def load_project(opts: LoadOptions) -> Project:
 
 
 def _project_name(opts: LoadOptions, env: dict[str, str], tree: dict[str, Any], project_dir: str) -> str:
-    for source, value in (("--project-name", opts.project_name), ("COMPOSE_PROJECT_NAME", env.get("COMPOSE_PROJECT_NAME")),
-                          ("name", tree.get("name"))):
+    sources = (("--project-name", opts.project_name), ("COMPOSE_PROJECT_NAME", env.get("COMPOSE_PROJECT_NAME")),
+               ("name", tree.get("name")))
+    for source, value in sources:
         if value:
             if normalize_project_name(value) != value:
                 raise ComposeError(f'invalid project name "{value}" ({source}): must consist only of lowercase '
@@ -457,7 +458,8 @@ def _merge_key(base: Any, over: Any, path: str, key: str) -> Any:
             merged["test"] = over["test"]
         return merged
     if in_service and key == "ports":
-        return _merge_unique(base, over, lambda p: (p.get("host_ip"), p["target"], p.get("published"), p.get("protocol")))
+        return _merge_unique(base, over,
+                             lambda p: (p.get("host_ip"), p["target"], p.get("published"), p.get("protocol")))
     if in_service and key == "volumes":
         return _merge_unique(base, over, lambda v: v["target"])
     return merge(base, over, path)
@@ -523,7 +525,8 @@ def _resolve(tree: dict[str, Any], name: str, project_dir: str, files: list[str]
             svc.setdefault("networks", {"default": None})
             for net, conf in svc["networks"].items():
                 if net not in networks_decl and net != "default":
-                    raise ComposeError(f'service "{sname}" refers to undefined network {net}: invalid compose project')
+                    raise ComposeError(f'service "{sname}" refers to undefined network {net}: '
+                                       "invalid compose project")
                 if is_enabled:
                     used_networks.add(net)
                 if conf is not None:
@@ -587,7 +590,8 @@ def _resolve_environment(svc: dict[str, Any], env: dict[str, str], sname: str) -
                 text = f.read()
         except FileNotFoundError:
             if entry.get("required", True):
-                raise ComposeError(f'env file {entry["path"]} not found: stat {entry["path"]}: no such file or directory') from None
+                path = entry["path"]
+                raise ComposeError(f"env file {path} not found: stat {path}: no such file or directory") from None
             continue
         for k, v in parse_env_file(text, entry["path"], chain_lookup(env)).items():
             merged[k] = env.get(k) if v is None else v

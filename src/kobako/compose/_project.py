@@ -140,7 +140,8 @@ class Compose:
             try:
                 self.client.json("POST", "/networks/create", body=body)
             except DaemonError as exc:
-                raise ComposeError(f"failed to create network {name}: Error response from daemon: {exc.message}") from None
+                raise ComposeError(f"failed to create network {name}: Error response from daemon: "
+                                   f"{exc.message}") from None
             self.event("Network", name, "Created")
 
     def ensure_volumes(self) -> None:
@@ -196,7 +197,8 @@ class Compose:
         try:
             chunks, df_name = context_tar(context, df_path)
         except (OSError, SystemExit, Exception) as exc:  # noqa: BLE001 - the CLI helper's errors vary
-            raise ComposeError(f"failed to prepare the build context of service {service!r} ({context}): {exc}") from None
+            raise ComposeError(f"failed to prepare the build context of service {service!r} ({context}): "
+                               f"{exc}") from None
         query: dict[str, Any] = {"t": tag, "dockerfile": df_name, "rm": 1, "forcerm": 1}
         args = {k: ("" if v is None else str(v)) for k, v in (b.get("args") or {}).items()}
         args.update(build_args or {})
@@ -314,7 +316,8 @@ class Compose:
         for net, conf in eps[1:]:
             try:
                 self.client.json("POST", f"/networks/{net}/connect",
-                                 body={"Container": cid, "EndpointConfig": _convert.endpoint(service, conf, oneoff=oneoff)})
+                                 body={"Container": cid,
+                                       "EndpointConfig": _convert.endpoint(service, conf, oneoff=oneoff)})
             except DaemonError as exc:
                 raise ComposeError(f"Error response from daemon: {exc.message}") from None
         if not quiet:
@@ -393,7 +396,8 @@ class Compose:
             return {"t": timeout}
         return {}
 
-    def start(self, services: list[str] | None = None, *, wait_deps: bool = True, ids: dict[str, list[str]] | None = None) -> None:
+    def start(self, services: list[str] | None = None, *, wait_deps: bool = True,
+              ids: dict[str, list[str]] | None = None) -> None:
         targets = self.project.ordered(self._resolve_services(services) or None)
         if ids is None and not self.containers(targets):
             raise ComposeError("service(s) have no container to start" if services else "no containers to start")
@@ -483,7 +487,8 @@ class Compose:
 
     def _reverse(self, containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
         order = {s: i for i, s in enumerate(self.project.ordered())}
-        return sorted(containers, key=lambda c: (-order.get(c["Labels"].get(LABEL_SERVICE, ""), len(order)), _number(c)))
+        return sorted(containers,
+                      key=lambda c: (-order.get(c["Labels"].get(LABEL_SERVICE, ""), len(order)), _number(c)))
 
     def stop(self, services: list[str] | None = None, timeout: int | None = None) -> None:
         services = self._resolve_services(services)
@@ -510,7 +515,7 @@ class Compose:
         for c in self._reverse(self.containers(self._resolve_services(services) or None)):
             if c["State"] not in states:
                 continue
-            self.event("Container", short_name(c), action.capitalize() + "ing" if action != "unpause" else "Unpausing")
+            self.event("Container", short_name(c), {"kill": "Killing", "pause": "Pausing"}.get(action, "Unpausing"))
             self.client.json("POST", f"/containers/{c['Id']}/{action}", query=query)
             self.event("Container", short_name(c), done)
             n += 1

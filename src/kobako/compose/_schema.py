@@ -54,7 +54,9 @@ HEALTHCHECK = Obj(test=STR_OR_STRS, interval=DURATION, timeout=DURATION, retries
                   start_interval=DURATION, disable=BOOL)
 RESOURCES = Obj(cpus=OneOf(STR, NUM), memory=BYTES, pids=INT)
 DEPLOY = Obj(mode=STR, replicas=INT, labels=LIST_OR_MAP,
-             resources=Obj(limits=RESOURCES, reservations=Obj(cpus=OneOf(STR, NUM), memory=BYTES, devices=List(Map(OneOf(STR, NUM, BOOL, STRS))))),
+             resources=Obj(limits=RESOURCES,
+                           reservations=Obj(cpus=OneOf(STR, NUM), memory=BYTES,
+                                            devices=List(Map(OneOf(STR, NUM, BOOL, STRS))))),
              restart_policy=Obj(condition=STR, delay=DURATION, max_attempts=INT, window=DURATION))
 SERVICE = Obj(
     image=STR, build=BUILD, command=OneOf(NULL, STR, STRS), entrypoint=OneOf(NULL, STR, STRS),
@@ -71,7 +73,8 @@ SERVICE = Obj(
     sysctls=LIST_OR_MAP, shm_size=BYTES, mem_limit=BYTES, memswap_limit=BYTES, mem_reservation=BYTES,
     cpus=OneOf(STR, NUM), cpu_shares=INT, pids_limit=INT, deploy=DEPLOY, container_name=STR, profiles=STRS,
     pull_policy=STR, platform=STR, scale=INT, security_opt=STRS, group_add=List(OneOf(STR, NUM)),
-    ipc=STR, pid=OneOf(STR, NULL), mac_address=STR, oom_score_adj=INT, logging=Obj(driver=STR, options=Map(OneOf(STR, NUM, NULL))),
+    ipc=STR, pid=OneOf(STR, NULL), mac_address=STR, oom_score_adj=INT,
+    logging=Obj(driver=STR, options=Map(OneOf(STR, NUM, NULL))),
 )
 NETWORK = OneOf(NULL, Obj(
     driver=STR, driver_opts=Map(OneOf(STR, NUM)), external=OneOf(BOOL, Obj(name=STR)), name=STR, internal=BOOL,

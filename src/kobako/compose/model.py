@@ -128,8 +128,8 @@ class Project:
             LABEL_WORKING_DIR: self.working_dir,
             LABEL_CONFIG_FILES: ",".join(self.config_files),
             LABEL_CONFIG_HASH: self.config_hash(service),
-            LABEL_DEPENDS_ON: ",".join(f"{d}:{c.get('condition', 'service_started')}:{str(bool(c.get('restart'))).lower()}"
-                                       for d, c in deps.items()),
+            LABEL_DEPENDS_ON: ",".join(f"{d}:{c.get('condition', 'service_started')}:"
+                                       f"{'true' if c.get('restart') else 'false'}" for d, c in deps.items()),
             LABEL_IMAGE: image_id or self.image_name(service),
             LABEL_VERSION: COMPOSE_VERSION,
         })

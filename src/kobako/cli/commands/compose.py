@@ -272,7 +272,8 @@ def _rm(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
     if not a.force and not a.stop:
         names = ", ".join(x["Names"][0].lstrip("/") for x in stopped)
         if not sys.stdin.isatty():
-            raise CommandError(f"Going to remove {names}\nrefusing to remove containers without -f when stdin is not a terminal")
+            raise CommandError(f"Going to remove {names}\n"
+                               "refusing to remove containers without -f when stdin is not a terminal")
         sys.stderr.write(f"Going to remove {names}\n? Are you sure? [y/N] ")
         sys.stderr.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
@@ -610,7 +611,8 @@ def _config(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
         print("\n".join(sorted(project.networks))) if project.networks else None
         return 0
     if a.profiles:
-        names = sorted({p for s in {**project.services, **project.disabled}.values() for p in s.get("profiles") or []})
+        every = {**project.services, **project.disabled}.values()
+        names = sorted({p for s in every for p in s.get("profiles") or []})
         print("\n".join(names)) if names else None
         return 0
     if a.images:
