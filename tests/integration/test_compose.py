@@ -541,3 +541,40 @@ services:
             assert c.request("GET", f"/images/{ref}/json")[0] == 404
     finally:
         reg.stop()
+
+
+def test_down_by_project_name_alone(daemon: Daemon, project: Any, tmp_path: Path) -> None:
+    import subprocess
+
+    p = project("""
+services:
+  db:
+    image: busybox
+    command: ["sleep", "300"]
+    volumes: [store:/store]
+  app:
+    image: busybox
+    command: ["sleep", "300"]
+    depends_on: [db]
+    networks: [inner]
+networks: {inner: {}}
+volumes: {store: {}}
+""")
+    p.run("up", "-d")
+    elsewhere = tmp_path / "no-compose-file-here"
+    elsewhere.mkdir()
+
+    def bare(*args: str) -> Any:
+        return subprocess.run([KOBAKO, "compose", "-p", p.name, *args], cwd=elsewhere, env=daemon.env(),
+                              capture_output=True, timeout=60)
+
+    ps = bare("ps", "--format", "json")
+    assert ps.returncode == 0 and {json.loads(x)["Service"] for x in ps.stdout.decode().splitlines()} == {"db", "app"}
+    res = bare("down", "-v", "-t", "1")
+    e = res.stderr.decode()
+    assert res.returncode == 0, e
+    assert e.index(f"Container {p.name}-app-1  Stopping") < e.index(f"Container {p.name}-db-1  Stopping")
+    assert f" Network {p.name}_inner  Removed" in e and f" Volume {p.name}_store  Removed" in e, e
+    assert p.containers() == []
+    assert not [n for n in _networks(daemon) if n.startswith(p.name)]
+    assert not [v for v in _volumes(daemon) if v.startswith(p.name)]

@@ -611,3 +611,31 @@ class Compose:
     def next_number(self, service: str) -> int:
         numbers = [_number(c) for c in self.containers([service], oneoff=None)]
         return max(numbers, default=0) + 1
+
+
+def project_from_labels(client: Client, name: str, working_dir: str) -> Project:
+    """A project rebuilt from what exists (compose's way when there is no file but ``-p``): a service
+    for each ``com.docker.compose.service`` label, with the dependencies its label records, and the
+    networks and volumes labelled with the project."""
+    from kobako.compose.model import LABEL_DEPENDS_ON, Project
+
+    flt = {"label": [f"{LABEL_PROJECT}={name}"]}
+    services: dict[str, dict[str, Any]] = {}
+    for c in client.json("GET", "/containers/json", query={"all": True, "filters": flt}) or []:
+        svc = c["Labels"].get(LABEL_SERVICE)
+        if not svc or svc in services:
+            continue
+        deps: dict[str, Any] = {}
+        for item in filter(None, c["Labels"].get(LABEL_DEPENDS_ON, "").split(",")):
+            dep, _, rest = item.partition(":")
+            deps[dep] = {"condition": rest.partition(":")[0] or "service_started", "required": True}
+        services[svc] = {"image": c.get("Image", ""), **({"depends_on": deps} if deps else {})}
+    for svc in services.values():  # a dependency whose containers are gone is no longer known
+        if "depends_on" in svc:
+            svc["depends_on"] = {d: v for d, v in svc["depends_on"].items() if d in services}
+    networks = {n["Labels"].get(LABEL_NETWORK, n["Name"]): {"name": n["Name"]}
+                for n in client.json("GET", "/networks", query={"filters": flt}) or []}
+    vols = (client.json("GET", "/volumes", query={"filters": flt}) or {}).get("Volumes") or []
+    volumes = {v["Labels"].get(LABEL_VOLUME, v["Name"]): {"name": v["Name"]} for v in vols}
+    return Project(name=name, working_dir=working_dir, config_files=[], services=services, networks=networks,
+                   volumes=volumes)

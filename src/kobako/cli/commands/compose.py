@@ -68,10 +68,9 @@ def _compose(g: _args.Namespace, client: Any, services: list[str] | None = None)
 
 def _project_only(g: _args.Namespace, client: Any) -> Compose:
     """For commands that work on what exists (down, ps, logs, ...): with no compose file but ``-p``,
-    compose works from the labels alone; kobako does the same with an empty model."""
+    compose rebuilds the project from the labels of what exists, and so does kobako."""
     from kobako.compose import ComposeError
-    from kobako.compose._project import Compose
-    from kobako.compose.model import Project
+    from kobako.compose._project import Compose, project_from_labels
 
     try:
         return Compose(client, _load(g))
@@ -80,7 +79,7 @@ def _project_only(g: _args.Namespace, client: Any) -> Compose:
             raise
         import os
 
-        return Compose(client, Project(name=g.project_name, working_dir=os.getcwd(), config_files=[], services={}))
+        return Compose(client, project_from_labels(client, g.project_name, os.getcwd()))
 
 
 def _timeout(value: str | None) -> int | None:
