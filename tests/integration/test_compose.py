@@ -303,6 +303,7 @@ services:
     name = out(p.run("run", "-d", "--no-deps", "app", "sleep", "30")).strip()
     assert name.startswith(f"{p.name}-app-run-")
     assert p.inspect(name)["Config"]["Labels"]["com.docker.compose.oneoff"] == "True"
+    assert name not in out(p.run("ps")) and name in out(p.run("ps", "-a"))  # one-offs only with --all
     # port / top / images
     top = out(p.run("top", "app"))
     assert f"{p.name}-app-1" in top and "sleep 300" in top

@@ -330,7 +330,8 @@ def _ps(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
 
     c = _project_only(g, client)
     services = c._resolve_services(a.services_) if c.project.services else a.services_
-    found = c.containers(services or None, all=a.all or bool(a.status))
+    # as compose: one-off (`run`) containers are listed only with --all
+    found = c.containers(services or None, all=a.all or bool(a.status), oneoff=None if a.all else False)
     if a.status:
         found = [x for x in found if x["State"] in a.status]
     if a.services:
