@@ -333,3 +333,59 @@ def test_semantic_errors(tmp_path: Path, text: str, message: str | None) -> None
         assert load(tmp_path).services["web"]["build"]["context"] == str(tmp_path)
         return
     assert message in error(tmp_path)
+
+
+# -- extends and version ---------------------------------------------------------------------------
+def test_extends_same_file_other_file_and_chains(tmp_path: Path) -> None:
+    write(tmp_path / "common", "base.yml", """
+services:
+  root:
+    image: busybox
+    environment: {LEVEL: root, KEEP: "1"}
+    volumes: ["./data:/data"]
+    depends_on: [elsewhere]
+  webapp:
+    extends: root
+    ports: ["8000:80"]
+    environment: {LEVEL: webapp}
+""")
+    write(tmp_path / "app", "compose.yaml", """
+services:
+  base:
+    image: alpine
+    command: [echo, base]
+    labels: {a: "1"}
+  child:
+    extends: base
+    labels: {b: "2"}
+  web:
+    extends:
+      file: ../common/base.yml
+      service: webapp
+    environment: {LEVEL: web}
+""")
+    p = load(tmp_path / "app")
+    child, web = p.services["child"], p.services["web"]
+    assert child["image"] == "alpine" and child["command"] == ["echo", "base"]
+    assert child["labels"] == {"a": "1", "b": "2"} and "extends" not in child
+    assert web["image"] == "busybox" and web["environment"] == {"LEVEL": "web", "KEEP": "1"}
+    assert web["ports"][0]["published"] == "8000"
+    # paths of a service from another file are that file's; depends_on is never inherited
+    assert web["volumes"][0]["source"] == str(tmp_path / "common" / "data")
+    assert "depends_on" not in web
+    assert set(p.services) == {"base", "child", "web"}
+
+
+def test_extends_errors(tmp_path: Path) -> None:
+    write(tmp_path, "compose.yaml", "services:\n  a: {extends: b}\n  b: {extends: a}\n")
+    assert "circular reference with extends" in error(tmp_path)
+    write(tmp_path, "compose.yaml", "services:\n  a: {extends: nope, image: x}\n")
+    assert 'service "nope" not found' in error(tmp_path)
+    write(tmp_path, "compose.yaml", "services:\n  a: {image: x, extends: {file: missing.yml, service: s}}\n")
+    assert "missing.yml" in error(tmp_path)
+
+
+def test_version_is_obsolete_but_accepted(tmp_path: Path) -> None:
+    write(tmp_path, "compose.yaml", "version: '3.8'\nservices: {web: {image: a}}\n")
+    p = load(tmp_path)
+    assert any("the attribute `version` is obsolete" in w for w in p.warnings)  # type: ignore[attr-defined]

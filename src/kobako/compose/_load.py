@@ -11,6 +11,7 @@ volumes, depends_on, ``service:`` network modes, cycles) and services whose prof
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from dataclasses import dataclass, field
@@ -138,24 +139,84 @@ def load_project(opts: LoadOptions) -> Project:
             warned.add(name)
             warn(f'The "{name}" variable is not set. Defaulting to a blank string.')
 
-    lookup = chain_lookup(env)
+    reader = _FileReader(chain_lookup(env), warn_unset, warn, env, opts.stdin)
     merged: dict[str, Any] = {}
     for path in files:
+        canon = reader.read(path, project_dir)
+        canon["services"] = {name: reader.extend(name, svc, canon["services"], path, [])
+                             for name, svc in canon["services"].items()}
+        merged = merge(merged, canon)
+    name = _project_name(opts, env, merged, project_dir)
+    return _resolve(merged, name, project_dir, [f for f in files], env, opts)
+
+
+class _FileReader:
+    """Reads one compose file into canonical form (cached), and resolves ``extends``."""
+
+    def __init__(self, lookup: Callable[[str], str | None], warn_unset: Callable[[str], None],
+                 warn: Callable[[str], None], env: dict[str, str], stdin: Any) -> None:
+        self.lookup, self.warn_unset, self.warn, self.env, self.stdin = lookup, warn_unset, warn, env, stdin
+        self.cache: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def read(self, path: str, base: str) -> dict[str, Any]:
+        """``path`` parsed, interpolated, checked and canonicalised; relative paths from ``base``."""
+        key = (path, base)
+        if key in self.cache and path != "-":
+            return copy.deepcopy(self.cache[key])
         where = "(stdin)" if path == "-" else path
-        raw = _read_yaml(path, opts.stdin)
+        raw = _read_yaml(path, self.stdin)
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
             raise ComposeError(f"validating {where}: top-level object must be a mapping")
         raw = {k: v for k, v in raw.items() if not (isinstance(k, str) and k.startswith("x-"))}
-        tree = interpolate(raw, lookup, warn_unset)
+        tree = interpolate(raw, self.lookup, self.warn_unset)
         checked = _schema.check_file(tree, where)
         if "include" in checked:
             raise ComposeError(f"validating {where}: include is not supported by kobako compose")
-        canon = _canonical_file(checked, where, project_dir, env)
-        merged = merge(merged, canon)
-    name = _project_name(opts, env, merged, project_dir)
-    return _resolve(merged, name, project_dir, [f for f in files], env, opts)
+        if "version" in checked:
+            self.warn(f"{where}: the attribute `version` is obsolete, it will be ignored, please remove it to "
+                      "avoid potential confusion")
+        canon = _canonical_file(checked, where, base, self.env)
+        canon.setdefault("services", {})
+        self.cache[key] = canon
+        return copy.deepcopy(canon)
+
+    def extend(self, name: str, svc: dict[str, Any], services: dict[str, Any], path: str,
+               chain: list[tuple[str, str]]) -> dict[str, Any]:
+        """``svc`` merged over the service it ``extends`` (that one's own ``extends`` first).
+
+        A service from another file has its relative paths taken from that file's directory; its
+        ``depends_on`` and ``volumes_from`` are never inherited (the compose specification's rule)."""
+        ext = svc.get("extends")
+        if ext is None:
+            return svc
+        svc = {k: v for k, v in svc.items() if k != "extends"}
+        target = ext if isinstance(ext, str) else ext.get("service")
+        if not target:
+            raise ComposeError(f"services.{name}.extends.service is required")
+        if isinstance(ext, dict) and ext.get("file"):
+            if path == "-":
+                base_dir = os.getcwd()
+            else:
+                base_dir = os.path.dirname(path)
+            other = _abs(ext["file"], base_dir, self.env)
+            base_services = self.read(other, os.path.dirname(other))["services"]
+            base_path = other
+        else:
+            base_services, base_path = services, path
+        if target not in base_services:
+            raise ComposeError(f'cannot extend service "{name}" in {path}: service "{target}" not found in '
+                               f"{base_path}")
+        link = (base_path, target)
+        if link in chain:
+            trail = " -> ".join(f"{t}" for _, t in chain + [link])
+            raise ComposeError(f"circular reference with extends: {trail}")
+        base = self.extend(target, copy.deepcopy(base_services[target]), base_services, base_path, chain + [link])
+        for key in ("depends_on", "volumes_from"):
+            base.pop(key, None)
+        merged: dict[str, Any] = merge({"services": {name: base}}, {"services": {name: svc}})["services"][name]
+        return merged
 
 
 def _project_name(opts: LoadOptions, env: dict[str, str], tree: dict[str, Any], project_dir: str) -> str:

@@ -73,7 +73,7 @@ SERVICE = Obj(
     sysctls=LIST_OR_MAP, shm_size=BYTES, mem_limit=BYTES, memswap_limit=BYTES, mem_reservation=BYTES,
     cpus=OneOf(STR, NUM), cpu_shares=INT, pids_limit=INT, deploy=DEPLOY, container_name=STR, profiles=STRS,
     pull_policy=STR, platform=STR, scale=INT, security_opt=STRS, group_add=List(OneOf(STR, NUM)),
-    ipc=STR, pid=OneOf(STR, NULL), mac_address=STR, oom_score_adj=INT,
+    extends=OneOf(STR, Obj(service=STR, file=STR)), ipc=STR, pid=OneOf(STR, NULL), mac_address=STR, oom_score_adj=INT,
     logging=Obj(driver=STR, options=Map(OneOf(STR, NUM, NULL))),
 )
 NETWORK = OneOf(NULL, Obj(

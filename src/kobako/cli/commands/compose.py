@@ -63,7 +63,18 @@ def _load(g: _args.Namespace, services: list[str] | None = None) -> Project:
 def _compose(g: _args.Namespace, client: Any, services: list[str] | None = None) -> Compose:
     from kobako.compose._project import Compose
 
-    return Compose(client, _load(g, services))
+    return Compose(client, _load(g, services), _progress(g))
+
+
+def _progress(g: _args.Namespace) -> Any:
+    """Where progress lines go: stderr, or nowhere with ``--progress quiet``."""
+    if g.progress == "quiet":
+        import io
+
+        return io.StringIO()
+    if g.progress not in ("auto", "tty", "plain", "json"):
+        raise CommandError(f"unsupported --progress value {g.progress!r}: auto, tty, plain or quiet")
+    return sys.stderr
 
 
 def _project_only(g: _args.Namespace, client: Any) -> Compose:
@@ -73,13 +84,13 @@ def _project_only(g: _args.Namespace, client: Any) -> Compose:
     from kobako.compose._project import Compose, project_from_labels
 
     try:
-        return Compose(client, _load(g))
+        return Compose(client, _load(g), _progress(g))
     except ComposeError as exc:
         if not g.project_name or "no configuration file provided" not in exc.message:
             raise
         import os
 
-        return Compose(client, project_from_labels(client, g.project_name, os.getcwd()))
+        return Compose(client, project_from_labels(client, g.project_name, os.getcwd()), _progress(g))
 
 
 def _timeout(value: str | None) -> int | None:
