@@ -579,3 +579,27 @@ volumes: {store: {}}
     assert p.containers() == []
     assert not [n for n in _networks(daemon) if n.startswith(p.name)]
     assert not [v for v in _volumes(daemon) if v.startswith(p.name)]
+
+
+def test_secrets_and_configs_in_the_container(daemon: Daemon, project: Any) -> None:
+    p = project("""
+services:
+  app:
+    image: busybox
+    command: ["sleep", "300"]
+    stop_grace_period: 1s
+    secrets: [token, {source: api_key, target: key, mode: 0400, uid: "1000"}]
+    configs: [{source: site, target: /etc/site.conf}]
+secrets:
+  token: {file: ./token.txt}
+  api_key: {environment: API_KEY}
+configs:
+  site: {content: "listen 80"}
+""")
+    (p.dir / "token.txt").write_text("from-a-file\n")
+    (p.dir / ".env").write_text("API_KEY=k-123\n")
+    p.run("up", "-d")
+    got = out(p.run("exec", "-T", "app", "sh", "-c",
+                    "cat /run/secrets/token /run/secrets/key; echo; cat /etc/site.conf; echo; "
+                    "stat -c '%a %u' /run/secrets/key; touch /run/secrets/token 2>/dev/null || echo ro"))
+    assert got.splitlines() == ["from-a-file", "k-123", "listen 80", "400 1000", "ro"], got

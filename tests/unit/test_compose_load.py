@@ -303,7 +303,7 @@ services:
     ("services: {web: {image: a, volumes: ['a:b:c:d']}}", "services.web.volumes[0]: invalid volume specification"),
     ("services: {web: {image: a, restart: sometimes}}", "services.web.restart: invalid restart policy"),
     ("networks: {n: {driver: 5}}\nservices: {web: {image: a}}", "networks.n.driver must be a string"),
-    ("services: {web: {image: a}}\nsecrets: {}", "(root) additional properties 'secrets' not allowed"),
+    ("services: {web: {image: a}}\ncolours: {}", "(root) additional properties 'colours' not allowed"),
     ("- a\n- b", "top-level object must be a mapping"),
 ])
 def test_validation_errors_name_file_and_path(tmp_path: Path, text: str, message: str) -> None:
@@ -389,3 +389,34 @@ def test_version_is_obsolete_but_accepted(tmp_path: Path) -> None:
     write(tmp_path, "compose.yaml", "version: '3.8'\nservices: {web: {image: a}}\n")
     p = load(tmp_path)
     assert any("the attribute `version` is obsolete" in w for w in p.warnings)  # type: ignore[attr-defined]
+
+
+def test_secrets_and_configs(tmp_path: Path) -> None:
+    write(tmp_path, "token.txt", "s3cret\n")
+    write(tmp_path, "compose.yaml", """
+services:
+  web:
+    image: a
+    secrets: [token, {source: api_key, target: key, mode: 0400, uid: "1000"}]
+    configs: [{source: site, target: /etc/site.conf}, plain]
+secrets:
+  token: {file: ./token.txt}
+  api_key: {environment: API_KEY}
+  unused: {file: ./nope}
+configs:
+  site: {content: "listen 80"}
+  plain: {file: token.txt}
+""")
+    p = load(tmp_path, env={"API_KEY": "k-123"})
+    assert set(p.secrets) == {"token", "api_key"}  # what no service uses is left out
+    assert p.file_mounts("web") == [
+        {"target": "/run/secrets/token", "mode": 0o444, "uid": "0", "gid": "0", "file": str(tmp_path / "token.txt")},
+        {"target": "/run/secrets/key", "mode": 0o400, "uid": "1000", "gid": "0", "data": b"k-123"},
+        {"target": "/etc/site.conf", "mode": 0o444, "uid": "0", "gid": "0", "data": b"listen 80"},
+        {"target": "/plain", "mode": 0o444, "uid": "0", "gid": "0", "file": str(tmp_path / "token.txt")},
+    ]
+    assert "environment variable \"API_KEY\"" in error(tmp_path)
+    write(tmp_path, "compose.yaml", "services: {web: {image: a, secrets: [nope]}}\n")
+    assert 'refers to undefined secret nope' in error(tmp_path)
+    write(tmp_path, "compose.yaml", "services: {web: {image: a}}\nsecrets: {s: {file: a, content: b}}\n")
+    assert "needs exactly one of" in error(tmp_path)

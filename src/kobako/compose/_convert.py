@@ -60,9 +60,11 @@ def port_bindings(ports: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str
     return exposed, bindings
 
 
-def mounts(project: Project, svc: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]], dict[str, str]]:
+def mounts(project: Project, service: str) -> tuple[list[str], list[dict[str, Any]], dict[str, str]]:
     """(Binds, Mounts, Tmpfs): short-syntax binds as Binds (the daemon makes a missing host path,
-    as compose asks with create_host_path); volumes and long binds as Mounts; tmpfs as Tmpfs."""
+    as compose asks with create_host_path); volumes and long binds as Mounts; tmpfs as Tmpfs; secrets
+    and configs from files as read-only bind Mounts."""
+    svc = project.services[service]
     binds: list[str] = []
     out: list[dict[str, Any]] = []
     tmpfs = {path: opts for path, _, opts in (t.partition(":") for t in svc.get("tmpfs") or [])}
@@ -100,6 +102,9 @@ def mounts(project: Project, svc: dict[str, Any]) -> tuple[list[str], list[dict[
             out.append(m)
         else:
             raise ComposeError(f"volume type {kind!r} is not supported by kobako compose")
+    for f in project.file_mounts(service):
+        if "file" in f:
+            out.append({"Type": "bind", "Source": f["file"], "Target": f["target"], "ReadOnly": True})
     return binds, out, tmpfs
 
 
@@ -148,7 +153,7 @@ def create_body(project: Project, service: str, number: int, *, labels: dict[str
         exposed[e if "/" in e else f"{e}/tcp"] = {}
     if exposed:
         config["ExposedPorts"] = exposed
-    binds, mount_list, tmpfs = mounts(project, svc)
+    binds, mount_list, tmpfs = mounts(project, service)
     host: dict[str, Any] = {
         "NetworkMode": network_mode,
         "RestartPolicy": restart_policy(None if overrides.get("oneoff") else svc.get("restart")),
@@ -211,6 +216,30 @@ def create_body(project: Project, service: str, number: int, *, labels: dict[str
         net_name, endpoint = first_network
         config["NetworkingConfig"] = {"EndpointsConfig": {net_name: endpoint}}
     return config
+
+
+def files_tar(entries: list[dict[str, Any]]) -> bytes:
+    """A tar (for ``PUT /containers/{id}/archive?path=/``) of the secrets and configs given as data."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        made: set[str] = set()
+        for e in entries:
+            parts = e["target"].strip("/").split("/")
+            for i in range(1, len(parts)):
+                d = "/".join(parts[:i])
+                if d not in made:
+                    made.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+            info = tarfile.TarInfo("/".join(parts))
+            info.size, info.mode = len(e["data"]), e["mode"]
+            info.uid, info.gid = int(e["uid"]), int(e["gid"])
+            tar.addfile(info, io.BytesIO(e["data"]))
+    return buf.getvalue()
 
 
 def endpoint(service: str, conf: dict[str, Any] | None, *, oneoff: bool = False) -> dict[str, Any]:

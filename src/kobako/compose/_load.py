@@ -428,6 +428,8 @@ def _canonical_service(svc: dict[str, Any], path: str, base: str, env: dict[str,
             out[key] = [str(x) for x in value]
         elif key == "volumes":
             out[key] = [parse_volume(v, f"{kp}[{i}]", base, env) for i, v in enumerate(value)]
+        elif key in ("secrets", "configs"):
+            out[key] = [{"source": v} if isinstance(v, str) else dict(v) for v in value]
         elif key == "networks":
             if isinstance(value, list):
                 out[key] = {n: None for n in value}
@@ -481,6 +483,22 @@ def _canonical_file(tree: dict[str, Any], where: str, base: str, env: dict[str, 
                            for name, svc in (tree.get("services") or {}).items()}
     except ComposeError as exc:
         raise ComposeError(f"validating {where}: {exc.message}") from None
+    for top in ("secrets", "configs"):
+        if top in tree:
+            section = {}
+            for k, v in (tree[top] or {}).items():
+                v = dict(v or {})
+                sources = [s for s in ("file", "environment", "content", "external") if v.get(s) not in (None, False)]
+                if len(sources) != 1:
+                    raise ComposeError(f"validating {where}: {top}.{k} needs exactly one of file, environment, "
+                                       "content (or external)")
+                if "file" in v:
+                    v["file"] = _abs(v["file"], base, env)
+                if v.get("external"):
+                    raise ComposeError(f"validating {where}: {top}.{k}: external {top} need swarm mode, "
+                                       "which kobako does not have")
+                section[k] = v
+            out[top] = section
     for top in ("networks", "volumes"):
         if top in tree:
             section = {}
@@ -568,6 +586,7 @@ def _resolve(tree: dict[str, Any], name: str, project_dir: str, files: list[str]
     volumes_decl: dict[str, Any] = tree.get("volumes") or {}
     used_networks: set[str] = set()
     used_volumes: set[str] = set()
+    used_files: dict[str, set[str]] = {}
     for sname, svc in {**enabled, **disabled}.items():
         is_enabled = sname in enabled
         if not svc.get("image") and not svc.get("build"):
@@ -603,6 +622,14 @@ def _resolve(tree: dict[str, Any], name: str, project_dir: str, files: list[str]
                                        "invalid compose project")
                 if is_enabled:
                     used_volumes.add(vol["source"])
+        for kind in ("secrets", "configs"):
+            declared = tree.get(kind) or {}
+            for ref in svc.get(kind) or []:
+                if ref["source"] not in declared:
+                    raise ComposeError(f'service "{sname}" refers to undefined {kind[:-1]} {ref["source"]}: '
+                                       "invalid compose project")
+                if is_enabled:
+                    used_files.setdefault(kind, set()).add(ref["source"])
         for dep in svc.get("depends_on") or {}:
             if dep not in services:
                 raise ComposeError(f'service "{sname}" depends on undefined service "{dep}": invalid compose project')
@@ -638,8 +665,16 @@ def _resolve(tree: dict[str, Any], name: str, project_dir: str, files: list[str]
                 raise ComposeError(f'services "{names_seen[cname]}" and "{sname}" have the same container_name '
                                    f'"{cname}": invalid compose project')
             names_seen[cname] = sname
+    secrets = {k: v for k, v in (tree.get("secrets") or {}).items() if k in used_files.get("secrets", set())}
+    configs = {k: v for k, v in (tree.get("configs") or {}).items() if k in used_files.get("configs", set())}
+    for kind, section in (("secrets", secrets), ("configs", configs)):
+        for key, conf in section.items():
+            if "environment" in conf and env.get(conf["environment"]) is None:
+                raise ComposeError(f'environment variable "{conf["environment"]}" of {kind[:-1]} "{key}" is not set')
+            if "file" in conf and not os.path.exists(conf["file"]):
+                raise ComposeError(f'{kind[:-1]} file {conf["file"]} not found: invalid compose project')
     return Project(name=name, working_dir=project_dir, config_files=files, services=enabled, networks=networks,
-                   volumes=volumes, disabled=disabled, environment=env)
+                   volumes=volumes, disabled=disabled, environment=env, secrets=secrets, configs=configs)
 
 
 def _resolve_environment(svc: dict[str, Any], env: dict[str, str], sname: str) -> None:

@@ -313,6 +313,13 @@ class Compose:
         except DaemonError as exc:
             raise ComposeError(f"Error response from daemon: {exc.message}") from None
         cid = str(created["Id"])
+        data_files = [f for f in self.project.file_mounts(service) if "data" in f]
+        if data_files:
+            status, _, reply = self.client.request("PUT", f"/containers/{cid}/archive", query={"path": "/"},
+                                                   body=_convert.files_tar(data_files),
+                                                   headers={"Content-Type": "application/x-tar"})
+            if status >= 400:
+                raise ComposeError(f"failed to copy secrets/configs into {cname}: {reply.decode(errors='replace')}")
         for net, conf in eps[1:]:
             try:
                 self.client.json("POST", f"/networks/{net}/connect",

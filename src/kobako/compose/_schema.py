@@ -73,6 +73,8 @@ SERVICE = Obj(
     sysctls=LIST_OR_MAP, shm_size=BYTES, mem_limit=BYTES, memswap_limit=BYTES, mem_reservation=BYTES,
     cpus=OneOf(STR, NUM), cpu_shares=INT, pids_limit=INT, deploy=DEPLOY, container_name=STR, profiles=STRS,
     pull_policy=STR, platform=STR, scale=INT, security_opt=STRS, group_add=List(OneOf(STR, NUM)),
+    secrets=List(OneOf(STR, Obj(source=STR, target=STR, uid=STR, gid=STR, mode=NUM))),
+    configs=List(OneOf(STR, Obj(source=STR, target=STR, uid=STR, gid=STR, mode=NUM))),
     extends=OneOf(STR, Obj(service=STR, file=STR)), ipc=STR, pid=OneOf(STR, NULL), mac_address=STR, oom_score_adj=INT,
     logging=Obj(driver=STR, options=Map(OneOf(STR, NUM, NULL))),
 )
@@ -84,8 +86,10 @@ NETWORK = OneOf(NULL, Obj(
 ))
 VOLUME_TOP = OneOf(NULL, Obj(driver=STR, driver_opts=Map(OneOf(STR, NUM)), external=OneOf(BOOL, Obj(name=STR)),
                              name=STR, labels=LIST_OR_MAP))
+SECRET = Obj(file=STR, environment=STR, content=STR, external=OneOf(BOOL, Obj(name=STR)), name=STR,
+             labels=LIST_OR_MAP, driver=STR, driver_opts=Map(OneOf(STR, NUM)), template_driver=STR)
 FILE = Obj(version=OneOf(STR, NUM), name=STR, services=Map(SERVICE), networks=Map(NETWORK),
-           volumes=Map(VOLUME_TOP), include=List(OneOf(STR, Map(STR))))
+           volumes=Map(VOLUME_TOP), secrets=Map(SECRET), configs=Map(SECRET), include=List(OneOf(STR, Map(STR))))
 
 _NAMES = {STR: "a string", INT: "an integer", BOOL: "a boolean", NUM: "a number", NULL: "null"}
 _TRUE = ("true", "yes", "y", "on", "1")

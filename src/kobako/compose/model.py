@@ -47,6 +47,8 @@ class Project:
     networks: dict[str, dict[str, Any]] = field(default_factory=dict)
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
     disabled: dict[str, dict[str, Any]] = field(default_factory=dict)  # services whose profiles are off
+    secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
 
     # -- names ------------------------------------------------------------------------------------
@@ -142,6 +144,35 @@ class Project:
             out["networks"] = {k: self.networks[k] for k in sorted(self.networks)}
         if self.volumes:
             out["volumes"] = {k: self.volumes[k] for k in sorted(self.volumes)}
+        for kind in ("secrets", "configs"):
+            section = getattr(self, kind)
+            if section:
+                out[kind] = {k: section[k] for k in sorted(section)}
+        return out
+
+    def file_mounts(self, service: str) -> list[dict[str, Any]]:
+        """The service's secrets and configs as files: ``{target, file | data, mode, uid, gid}``.
+
+        As compose does without swarm: secrets land in /run/secrets/<name> (a relative target is
+        taken under /run/secrets), configs at /<name>; a ``file`` source is bind-mounted read-only,
+        ``environment`` and ``content`` are written into the container before it starts."""
+        svc = self.services[service]
+        out = []
+        for kind, default_dir in (("secrets", "/run/secrets"), ("configs", "")):
+            for ref in svc.get(kind) or []:
+                conf = getattr(self, kind)[ref["source"]]
+                target = str(ref.get("target") or ref["source"])
+                if not target.startswith("/"):
+                    target = f"{default_dir}/{target}"
+                entry: dict[str, Any] = {"target": target, "mode": int(ref.get("mode", 0o444)),
+                                         "uid": str(ref.get("uid", "0")), "gid": str(ref.get("gid", "0"))}
+                if "file" in conf:
+                    entry["file"] = conf["file"]
+                elif "content" in conf:
+                    entry["data"] = str(conf["content"]).encode()
+                else:
+                    entry["data"] = self.environment.get(conf["environment"], "").encode()
+                out.append(entry)
         return out
 
 
