@@ -603,3 +603,31 @@ configs:
                     "cat /run/secrets/token /run/secrets/key; echo; cat /etc/site.conf; echo; "
                     "stat -c '%a %u' /run/secrets/key; touch /run/secrets/token 2>/dev/null || echo ro"))
     assert got.splitlines() == ["from-a-file", "k-123", "listen 80", "400 1000", "ro"], got
+
+
+def test_scale_wait_cp_no_deps(daemon: Daemon, project: Any, tmp_path: Path) -> None:
+    p = project("""
+services:
+  worker:
+    image: busybox
+    command: ["sleep", "300"]
+    stop_grace_period: 1s
+  job:
+    image: busybox
+    command: ["sh", "-c", "sleep 0.5; echo done > /tmp/result; exit 4"]
+    depends_on: [worker]
+""")
+    e = err(p.run("up", "-d", "--no-deps", "job"))
+    assert f"{p.name}-worker-1" not in e and all("worker" not in c["Names"][0] for c in p.containers())
+    assert p.run("wait", "job", check=False, timeout=30).returncode == 4
+    # cp out of a (stopped) service container, and into one
+    dest = tmp_path / "result.txt"
+    p.run("cp", "job:/tmp/result", str(dest))
+    assert dest.read_text() == "done\n"
+    p.run("scale", "worker=3")
+    assert {c["Names"][0] for c in p.containers() if "worker" in c["Names"][0]} == {
+        f"/{p.name}-worker-{i}" for i in (1, 2, 3)}
+    p.run("cp", str(dest), "worker:/tmp/copied")
+    assert out(p.run("exec", "-T", "worker", "cat", "/tmp/copied")) == "done\n"
+    p.run("up", "-d", "--scale", "worker=1", "worker")
+    assert [c["Names"][0] for c in p.containers() if "worker" in c["Names"][0]] == [f"/{p.name}-worker-1"]

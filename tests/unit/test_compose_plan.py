@@ -268,3 +268,19 @@ def test_unknown_service_names(tmp_path: Path) -> None:
     assert exc.value.message == "no such service: nope"
     ids = c.create(["web"])  # a service brings its dependencies
     assert set(ids) == {"db", "web"}
+
+
+def test_no_deps_and_scale_override(tmp_path: Path) -> None:
+    engine = FakeEngine()
+    c, _ = compose(tmp_path, engine)
+    ids = c.create(["web"], no_deps=True)
+    assert set(ids) == {"web"} and set(engine.by_name()) == {"app-web-1"}
+    c.start(["web"], ids=ids, no_deps=True, wait_deps=False)
+    c, progress = compose(tmp_path, engine)
+    c.create(["web"], no_deps=True, remove_orphans=True)
+    assert "app-web-1" in engine.by_name() and "orphan" not in progress.getvalue()  # db is no orphan
+    c, _ = compose(tmp_path, engine)
+    c.create(scale={"web": 2})
+    assert {n for n in engine.by_name() if "web" in n} == {"app-web-1", "app-web-2"}
+    with pytest.raises(ComposeError):
+        c.create(scale={"nope": 2})

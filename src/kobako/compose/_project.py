@@ -356,10 +356,22 @@ class Compose:
                       "service in your compose file, you can run this command with the --remove-orphans flag "
                       "to clean it up.")
 
+    def targets(self, services: list[str] | None, no_deps: bool = False) -> list[str]:
+        """Services to act on, in dependency order: those named (all if none) and, unless ``no_deps``,
+        what they depend on."""
+        named = self._resolve_services(services)
+        if no_deps and named:
+            return [s for s in self.project.ordered() if s in named]
+        return self.project.ordered(named or None)
+
     def create(self, services: list[str] | None = None, *, force_recreate: bool = False, no_recreate: bool = False,
-               remove_orphans: bool = False, build: bool = False, no_build: bool = False) -> dict[str, list[str]]:
+               remove_orphans: bool = False, build: bool = False, no_build: bool = False,
+               no_deps: bool = False, scale: dict[str, int] | None = None) -> dict[str, list[str]]:
         """Networks, volumes, images and containers as the model says; the containers of each service."""
-        targets = self.project.ordered(self._resolve_services(services) or None)
+        targets = self.targets(services, no_deps)
+        for name, n in (scale or {}).items():
+            self._resolve_services([name])
+            self.project.services[name]["scale"] = n
         self.handle_orphans(remove_orphans)
         self.ensure_images(targets, build=build, no_build=no_build)
         self.ensure_networks()
@@ -404,8 +416,8 @@ class Compose:
         return {}
 
     def start(self, services: list[str] | None = None, *, wait_deps: bool = True,
-              ids: dict[str, list[str]] | None = None) -> None:
-        targets = self.project.ordered(self._resolve_services(services) or None)
+              ids: dict[str, list[str]] | None = None, no_deps: bool = False) -> None:
+        targets = self.targets(services, no_deps)
         if ids is None and not self.containers(targets):
             raise ComposeError("service(s) have no container to start" if services else "no containers to start")
         for service in targets:

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from kobako.compose.model import Project
 
 SUBCOMMANDS = ("up", "down", "ps", "logs", "build", "pull", "config", "convert", "exec", "run", "stop", "start",
-               "restart", "rm", "kill", "pause", "unpause", "top", "port", "images", "ls", "create", "version")
+               "restart", "rm", "kill", "pause", "unpause", "top", "port", "images", "ls", "create", "version",
+               "scale", "wait", "cp")
 
 
 def configure(p: _args.ArgumentParser) -> None:
@@ -120,6 +121,8 @@ def _cfg_up(p: _args.ArgumentParser) -> None:
     p.add_argument("--no-log-prefix", action="store_true", help="Don't print prefix in logs")
     p.add_argument("-t", "--timeout", default=None, help="Shutdown timeout in seconds")
     p.add_argument("--pull", default="policy", help="Pull image before running (ignored: missing images are pulled)")
+    p.add_argument("--attach-dependencies", action="store_true", help="Automatically attach to log output of dependent services")
+    p.add_argument("--scale", action="append", default=[], help="Scale SERVICE to NUM instances (SERVICE=NUM)")
     p.add_argument("services", nargs="*", metavar="SERVICE")
 
 
@@ -130,6 +133,16 @@ def _cfg_create(p: _args.ArgumentParser) -> None:
     p.add_argument("--no-recreate", action="store_true", help="If containers already exist, don't recreate them")
     p.add_argument("--remove-orphans", action="store_true", help="Remove containers for services not defined")
     p.add_argument("services", nargs="*", metavar="SERVICE")
+
+
+def _scale(items: list[str]) -> dict[str, int]:
+    out = {}
+    for item in items:
+        name, eq, num = item.partition("=")
+        if not eq or not num.isdigit():
+            raise CommandError(f"invalid scale value {item!r}: want SERVICE=NUM")
+        out[name] = int(num)
+    return out
 
 
 def _check_exclusive(a: _args.Namespace) -> None:
@@ -153,16 +166,13 @@ def _up(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
         raise CommandError("--abort-on-container-exit and --exit-code-from cannot be combined with --detach")
     c = _compose(g, client, a.services)
     services = list(a.services)
-    if a.no_deps and services:
-        c.project.services = {k: v for k, v in c.project.services.items() if k in services}
-        for svc in c.project.services.values():
-            svc.pop("depends_on", None)
     ids = c.create(services, force_recreate=a.force_recreate, no_recreate=a.no_recreate,
-                   remove_orphans=a.remove_orphans, build=a.build, no_build=a.no_build)
+                   remove_orphans=a.remove_orphans, build=a.build, no_build=a.no_build, no_deps=a.no_deps,
+                   scale=_scale(a.scale))
     if a.no_start:
         return 0
     if a.detach:
-        c.start(services, ids=ids)
+        c.start(services, ids=ids, wait_deps=not a.no_deps, no_deps=a.no_deps)
         if a.wait:
             c.wait_running(services, a.wait_timeout)
         return 0
@@ -176,9 +186,11 @@ def _attach_up(c: Compose, services: list[str], ids: dict[str, list[str]], a: _a
     from kobako.compose._logs import LogPrinter, display_name, follow_all
 
     project = c.project
-    c.start(services, ids=ids)
+    c.start(services, ids=ids, wait_deps=not a.no_deps, no_deps=a.no_deps)
     targets = []
-    for svc_name in project.ordered(services or None):
+    # as compose: the services named are attached to, their dependencies only with --attach-dependencies
+    attach_to = c.targets(services, a.no_deps or not a.attach_dependencies) if services else c.targets(None)
+    for svc_name in attach_to:
         for cont in c.containers([svc_name]):
             name = cont["Names"][0].lstrip("/")
             targets.append((cont["Id"], display_name(project.name, name), svc_name))
@@ -789,6 +801,95 @@ def _version(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
     return 0
 
 
+# -- scale / wait / cp ------------------------------------------------------------------------------
+def _cfg_scale(p: _args.ArgumentParser) -> None:
+    p.add_argument("--no-deps", action="store_true", help="Don't start linked services")
+    p.add_argument("pairs", nargs="+", metavar="SERVICE=REPLICAS")
+
+
+def _scale_cmd(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
+    scale = _scale(a.pairs)
+    c = _compose(g, client, list(scale))
+    ids = c.create(list(scale), scale=scale, no_deps=a.no_deps)
+    c.start(list(scale), ids=ids, wait_deps=not a.no_deps, no_deps=a.no_deps)
+    return 0
+
+
+def _cfg_wait(p: _args.ArgumentParser) -> None:
+    p.add_argument("--down-project", action="store_true", help="Drops project when the first container stops")
+    p.add_argument("services", nargs="+", metavar="SERVICE")
+
+
+def _wait(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
+    """As compose: block until a container of the services exits; its exit code is ours."""
+    import queue
+    import threading
+
+    from kobako.client import Client
+
+    c = _compose(g, client)
+    found = c.containers(c._resolve_services(a.services))
+    if not found:
+        raise CommandError("no containers for the given services")
+    results: queue.Queue[tuple[str, int]] = queue.Queue()
+    host = client.host
+
+    def wait_one(cid: str) -> None:
+        try:
+            with Client(host) as cl:
+                results.put((cid, int((cl.json("POST", f"/containers/{cid}/wait") or {}).get("StatusCode", 0))))
+        except Exception:  # noqa: BLE001 - removed while waited on
+            results.put((cid, 1))
+
+    for x in found:
+        threading.Thread(target=wait_one, args=(x["Id"],), daemon=True).start()
+    try:
+        _, code = results.get()
+    except KeyboardInterrupt:
+        return 130
+    if a.down_project:
+        c.down()
+    return code
+
+
+def _cfg_cp(p: _args.ArgumentParser) -> None:
+    p.add_argument("--index", type=int, default=0, help="Index of the container if service has multiple replicas")
+    p.add_argument("-a", "--archive", action="store_true", help="Archive mode (copy all uid/gid information)")
+    p.add_argument("-L", "--follow-link", action="store_true", help="Always follow symbol link in SRC_PATH")
+    p.add_argument("source", metavar="SRC")
+    p.add_argument("destination", metavar="DEST")
+
+
+def _cp(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
+    """``SERVICE:PATH`` on either side becomes the service's container (``--index``, default the first)."""
+    from kobako.cli.commands import cp as cp_cmd
+    from kobako.compose._project import _number
+
+    c = _compose(g, client)
+
+    def resolve(arg: str) -> tuple[str, bool]:
+        service, sep, path = arg.partition(":")
+        if not sep or service.startswith((".", "/")) or service == "-":
+            return arg, False
+        found = c.containers(c._resolve_services([service]))
+        if a.index:
+            found = [x for x in found if _number(x) == a.index]
+        if not found:
+            raise CommandError(f"no container found for service \"{service}\"")
+        return f"{found[0]['Id']}:{path}", True
+
+    src, in_src = resolve(a.source)
+    dst, in_dst = resolve(a.destination)
+    if in_src == in_dst:
+        raise CommandError("copying between services is not supported" if in_src else
+                           "one of SRC or DEST must be SERVICE:PATH")
+    argv = [*(["-a"] if a.archive else []), *(["-L"] if a.follow_link else []), src, dst]
+    p = _args.ArgumentParser(prog="kobako cp")
+    cp_cmd.configure(p)
+    code: int = cp_cmd.run(p.parse_args(argv), client)
+    return code
+
+
 _COMMANDS = {
     "up": (_cfg_up, _up), "create": (_cfg_create, _create), "down": (_cfg_down, _down),
     "stop": (_cfg_services_timeout, _stop), "start": (_cfg_services, _start),
@@ -797,5 +898,6 @@ _COMMANDS = {
     "ls": (_cfg_ls, _ls), "images": (_cfg_images, _images), "top": (_cfg_top, _top), "port": (_cfg_port, _port),
     "logs": (_cfg_logs, _logs), "build": (_cfg_build, _build), "pull": (_cfg_pull, _pull),
     "config": (_cfg_config, _config), "exec": (_cfg_exec, _exec), "run": (_cfg_run, _run),
-    "version": (_cfg_version, _version),
+    "version": (_cfg_version, _version), "scale": (_cfg_scale, _scale_cmd), "wait": (_cfg_wait, _wait),
+    "cp": (_cfg_cp, _cp),
 }
