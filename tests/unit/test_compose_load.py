@@ -420,3 +420,37 @@ configs:
     assert 'refers to undefined secret nope' in error(tmp_path)
     write(tmp_path, "compose.yaml", "services: {web: {image: a}}\nsecrets: {s: {file: a, content: b}}\n")
     assert "needs exactly one of" in error(tmp_path)
+
+
+def test_include(tmp_path: Path) -> None:
+    write(tmp_path / "db", "compose.yaml", """
+services:
+  db:
+    image: postgres
+    volumes: ["./init:/init", "dbdata:/var/lib/data"]
+volumes: {dbdata: {}}
+""")
+    write(tmp_path / "cache", "cache.yml", "services: {cache: {image: 'redis:${REDIS_TAG}', env_file: cache.env}}\n")
+    write(tmp_path / "cache", "vars.env", "REDIS_TAG=7\n")
+    write(tmp_path / "cache", "cache.env", "SIZE=1\n")
+    write(tmp_path / "app", "compose.yaml", """
+include:
+  - ../db/compose.yaml
+  - path: ../cache/cache.yml
+    env_file: ../cache/vars.env
+services:
+  web:
+    image: busybox
+    depends_on: [db, cache]
+""")
+    p = load(tmp_path / "app")
+    assert set(p.services) == {"web", "db", "cache"}
+    assert p.services["db"]["volumes"][0]["source"] == str(tmp_path / "db" / "init")  # the included file's dir
+    assert p.volumes["dbdata"]["name"] == "app_dbdata"
+    assert p.services["cache"]["environment"] == {"SIZE": "1"}
+    assert p.services["cache"]["image"] == "redis:7"  # the include's env_file feeds its interpolation
+    write(tmp_path / "app", "compose.yaml", "include: [../db/compose.yaml]\nservices: {db: {image: other}}\n")
+    assert "services.db conflicts with imported resource" in error(tmp_path / "app")
+    write(tmp_path / "loop", "a.yml", "include: [b.yml]\nservices: {a: {image: x}}\n")
+    write(tmp_path / "loop", "b.yml", "include: [a.yml]\nservices: {b: {image: x}}\n")
+    assert "include cycle" in error(tmp_path / "loop", "a.yml")

@@ -139,13 +139,10 @@ def load_project(opts: LoadOptions) -> Project:
             warned.add(name)
             warn(f'The "{name}" variable is not set. Defaulting to a blank string.')
 
-    reader = _FileReader(chain_lookup(env), warn_unset, warn, env, opts.stdin)
+    reader = _FileReader(chain_lookup(env), warn_unset, warn, env, opts.stdin, environ)
     merged: dict[str, Any] = {}
     for path in files:
-        canon = reader.read(path, project_dir)
-        canon["services"] = {name: reader.extend(name, svc, canon["services"], path, [])
-                             for name, svc in canon["services"].items()}
-        merged = merge(merged, canon)
+        merged = merge(merged, reader.load(path, project_dir, []))
     name = _project_name(opts, env, merged, project_dir)
     return _resolve(merged, name, project_dir, [f for f in files], env, opts)
 
@@ -154,8 +151,9 @@ class _FileReader:
     """Reads one compose file into canonical form (cached), and resolves ``extends``."""
 
     def __init__(self, lookup: Callable[[str], str | None], warn_unset: Callable[[str], None],
-                 warn: Callable[[str], None], env: dict[str, str], stdin: Any) -> None:
+                 warn: Callable[[str], None], env: dict[str, str], stdin: Any, environ: dict[str, str]) -> None:
         self.lookup, self.warn_unset, self.warn, self.env, self.stdin = lookup, warn_unset, warn, env, stdin
+        self.environ = environ
         self.cache: dict[tuple[str, str], dict[str, Any]] = {}
 
     def read(self, path: str, base: str) -> dict[str, Any]:
@@ -172,15 +170,58 @@ class _FileReader:
         raw = {k: v for k, v in raw.items() if not (isinstance(k, str) and k.startswith("x-"))}
         tree = interpolate(raw, self.lookup, self.warn_unset)
         checked = _schema.check_file(tree, where)
-        if "include" in checked:
-            raise ComposeError(f"validating {where}: include is not supported by kobako compose")
         if "version" in checked:
             self.warn(f"{where}: the attribute `version` is obsolete, it will be ignored, please remove it to "
                       "avoid potential confusion")
         canon = _canonical_file(checked, where, base, self.env)
         canon.setdefault("services", {})
+        if "include" in checked:
+            canon["include"] = checked["include"]
         self.cache[key] = canon
         return copy.deepcopy(canon)
+
+    def load(self, path: str, base: str, including: list[str]) -> dict[str, Any]:
+        """One file with its ``extends`` resolved and its ``include`` entries brought in.
+
+        Each included file is loaded as compose loads it: relative paths from its own directory (or the
+        entry's ``project_directory``), its own includes followed; a resource it brings that the
+        including file also defines is an error, as in compose."""
+        canon = self.read(path, base)
+        canon["services"] = {name: self.extend(name, svc, canon["services"], path, [])
+                             for name, svc in canon["services"].items()}
+        entries = canon.pop("include", None) or []
+        where = "(stdin)" if path == "-" else path
+        here = os.getcwd() if path == "-" else os.path.dirname(path)
+        for i, entry in enumerate(entries):
+            if isinstance(entry, str):
+                entry = {"path": entry}
+            paths = entry.get("path")
+            if not paths:
+                raise ComposeError(f"validating {where}: include[{i}].path is required")
+            paths = [paths] if isinstance(paths, str) else list(paths)
+            files = [_abs(p, here, self.env) for p in paths]
+            sub_base = _abs(entry["project_directory"], here, self.env) if entry.get("project_directory") \
+                else os.path.dirname(files[0])
+            # the included project's variables: its env_file (default: .env in its directory), then
+            # the process environment over them
+            env_files = entry.get("env_file")
+            env_files = [env_files] if isinstance(env_files, str) else list(env_files or [])
+            env_paths = [_abs(e, here, self.env) for e in env_files] or [os.path.join(sub_base, ".env")]
+            sub_env = {**_dotenv(env_paths, self.environ, bool(env_files)), **self.environ}
+            reader = _FileReader(chain_lookup(sub_env), self.warn_unset, self.warn, sub_env, self.stdin, self.environ)
+            sub: dict[str, Any] = {}
+            for f in files:
+                if f in including or f == path:
+                    raise ComposeError(f"include cycle: {' -> '.join(including + [path, f])}")
+                sub = merge(sub, reader.load(f, sub_base, including + [path]))
+            for section in ("services", "networks", "volumes", "secrets", "configs"):
+                for key, value in (sub.get(section) or {}).items():
+                    mine = canon.setdefault(section, {})
+                    if key in mine and mine[key] != value:
+                        raise ComposeError(f"{section}.{key} conflicts with imported resource (included by {where} "
+                                           f"from {files[0]})")
+                    mine[key] = value
+        return canon
 
     def extend(self, name: str, svc: dict[str, Any], services: dict[str, Any], path: str,
                chain: list[tuple[str, str]]) -> dict[str, Any]:

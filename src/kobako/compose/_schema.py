@@ -89,7 +89,7 @@ VOLUME_TOP = OneOf(NULL, Obj(driver=STR, driver_opts=Map(OneOf(STR, NUM)), exter
 SECRET = Obj(file=STR, environment=STR, content=STR, external=OneOf(BOOL, Obj(name=STR)), name=STR,
              labels=LIST_OR_MAP, driver=STR, driver_opts=Map(OneOf(STR, NUM)), template_driver=STR)
 FILE = Obj(version=OneOf(STR, NUM), name=STR, services=Map(SERVICE), networks=Map(NETWORK),
-           volumes=Map(VOLUME_TOP), secrets=Map(SECRET), configs=Map(SECRET), include=List(OneOf(STR, Map(STR))))
+           volumes=Map(VOLUME_TOP), secrets=Map(SECRET), configs=Map(SECRET), include=List(OneOf(STR, Obj(path=STR_OR_STRS, project_directory=STR, env_file=STR_OR_STRS))))
 
 _NAMES = {STR: "a string", INT: "an integer", BOOL: "a boolean", NUM: "a number", NULL: "null"}
 _TRUE = ("true", "yes", "y", "on", "1")
