@@ -454,3 +454,19 @@ services:
     write(tmp_path / "loop", "a.yml", "include: [b.yml]\nservices: {a: {image: x}}\n")
     write(tmp_path / "loop", "b.yml", "include: [a.yml]\nservices: {b: {image: x}}\n")
     assert "include cycle" in error(tmp_path / "loop", "a.yml")
+
+
+def test_yaml_1_2_scalars_as_compose_reads_them(tmp_path: Path) -> None:
+    # YAML 1.1 (PyYAML's default) reads 22:22 as the base-60 integer 1342 and yes/on as booleans
+    write(tmp_path, "compose.yaml", """
+services:
+  web:
+    image: a
+    ports: [22:22, 2222:22]
+    environment: {DEBUG: yes, FEATURE: off, REAL: true, OCT: 0o17, PLAIN: 017}
+    labels: {when: 2001-12-14}
+""")
+    web = load(tmp_path).services["web"]
+    assert [(p["published"], p["target"]) for p in web["ports"]] == [("22", 22), ("2222", 22)]
+    assert web["environment"] == {"DEBUG": "yes", "FEATURE": "off", "REAL": "true", "OCT": "15", "PLAIN": "17"}
+    assert web["labels"] == {"when": "2001-12-14"}

@@ -90,8 +90,10 @@ def _read_yaml(path: str, stdin: Any) -> Any:
                 text = f.read()
     except OSError as exc:
         raise ComposeError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from None
+    from kobako.compose._yaml import load
+
     try:
-        return yaml.safe_load(text)
+        return load(text)
     except yaml.YAMLError as exc:
         raise ComposeError(f"yaml: {path}: {exc}".replace("\n", " ")) from None
 
