@@ -468,5 +468,5 @@ services:
 """)
     web = load(tmp_path).services["web"]
     assert [(p["published"], p["target"]) for p in web["ports"]] == [("22", 22), ("2222", 22)]
-    assert web["environment"] == {"DEBUG": "yes", "FEATURE": "off", "REAL": "true", "OCT": "15", "PLAIN": "17"}
+    assert web["environment"] == {"DEBUG": "yes", "FEATURE": "off", "REAL": "true", "OCT": "15", "PLAIN": "15"}
     assert web["labels"] == {"when": "2001-12-14"}
