@@ -197,3 +197,15 @@ volumes: {data: {}}
                       overrides={"oneoff": True, "no_ports": True, "command": ["echo"], "env": ["X=1"]})
     assert one["HostConfig"]["RestartPolicy"] == {"Name": "no"} and one["HostConfig"]["PortBindings"] == {}
     assert one["Cmd"] == ["echo"] and one["Env"] == ["A=1", "X=1"] and "NetworkingConfig" not in one
+
+
+def test_compatibility_names(tmp_path: Path) -> None:
+    from kobako.compose._logs import display_name
+
+    (tmp_path / "compose.yaml").write_text("services: {web: {image: busybox}, built: {build: .}}\n")
+    p = load_project(LoadOptions(cwd=str(tmp_path), environ={}, project_name="app", warn=lambda m: None,
+                                 compatibility=True))
+    assert p.container_name("web", 1) == "app_web_1" and p.image_name("built") == "app_built"
+    assert p.network_name("default") == "app_default"
+    assert display_name("app", "app_web_1") == "web_1" and display_name("app", "app-web-1") == "web-1"
+    assert display_name("app", "custom") == "custom"

@@ -47,6 +47,8 @@ class LoadOptions:
     warn: Callable[[str], None] | None = None
     # services named on the command line: their profiles count as enabled
     services: list[str] = field(default_factory=list)
+    # --compatibility: compose v1's names (project_service_1, project_service images)
+    compatibility: bool = False
 
 
 def _warn_default(message: str) -> None:
@@ -717,7 +719,8 @@ def _resolve(tree: dict[str, Any], name: str, project_dir: str, files: list[str]
             if "file" in conf and not os.path.exists(conf["file"]):
                 raise ComposeError(f'{kind[:-1]} file {conf["file"]} not found: invalid compose project')
     return Project(name=name, working_dir=project_dir, config_files=files, services=enabled, networks=networks,
-                   volumes=volumes, disabled=disabled, environment=env, secrets=secrets, configs=configs)
+                   volumes=volumes, disabled=disabled, environment=env, secrets=secrets, configs=configs,
+                   separator="_" if opts.compatibility else "-")
 
 
 def _resolve_environment(svc: dict[str, Any], env: dict[str, str], sname: str) -> None:

@@ -15,9 +15,12 @@ if TYPE_CHECKING:
 
 
 def display_name(project: str, container_name: str) -> str:
-    """``app-web-1`` → ``web-1`` (compose's name without the project); other names as they are."""
-    prefix = project + "-"
-    return container_name[len(prefix):] if container_name.startswith(prefix) else container_name
+    """``app-web-1`` → ``web-1`` (compose's name without the project; ``app_web_1`` → ``web_1`` in
+    compatibility mode); other names as they are."""
+    for prefix in (project + "-", project + "_"):
+        if container_name.startswith(prefix):
+            return container_name[len(prefix):]
+    return container_name
 
 
 class LogPrinter:

@@ -462,7 +462,8 @@ class Compose:
             state = info["State"]
             health = (state.get("Health") or {}).get("Status")
             if health is None and not (info["Config"].get("Healthcheck") or {}).get("Test"):
-                raise ComposeError(f"container {short_name(c)} has no healthcheck configured")
+                raise ComposeError(f"dependency failed to start: container {short_name(c)} has no healthcheck "
+                                   "configured")
             if health == "healthy":
                 return
             if health == "unhealthy":

@@ -49,12 +49,14 @@ class Project:
     disabled: dict[str, dict[str, Any]] = field(default_factory=dict)  # services whose profiles are off
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    separator: str = "-"  # "_" with --compatibility (compose v1's container names)
     environment: dict[str, str] = field(default_factory=dict)
 
     # -- names ------------------------------------------------------------------------------------
     def container_name(self, service: str, number: int) -> str:
         explicit = self.services.get(service, {}).get("container_name")
-        return str(explicit) if explicit else f"{self.name}-{service}-{number}"
+        sep = self.separator
+        return str(explicit) if explicit else f"{self.name}{sep}{service}{sep}{number}"
 
     def network_name(self, key: str) -> str:
         return str(self.networks[key]["name"])
@@ -65,7 +67,7 @@ class Project:
     def image_name(self, service: str) -> str:
         """The image a service runs: its ``image``, or ``<project>-<service>`` for a built one."""
         svc = self.services.get(service) or self.disabled[service]
-        return str(svc.get("image") or f"{self.name}-{service}")
+        return str(svc.get("image") or f"{self.name}{self.separator}{service}")
 
     def replicas(self, service: str) -> int:
         svc = self.services[service]

@@ -24,15 +24,35 @@ SUBCOMMANDS = ("up", "down", "ps", "logs", "build", "pull", "config", "convert",
                "scale", "wait", "cp")
 
 
+_SUMMARIES = (
+    ("build", "Build or rebuild services"), ("config", "Parse, resolve and render compose file in canonical format"),
+    ("cp", "Copy files/folders between a service container and the local filesystem"),
+    ("create", "Creates containers for a service"), ("down", "Stop and remove containers, networks"),
+    ("exec", "Execute a command in a running container"), ("images", "List images used by the created containers"),
+    ("kill", "Force stop service containers"), ("logs", "View output from containers"),
+    ("ls", "List running compose projects"), ("pause", "Pause services"),
+    ("port", "Print the public port for a port binding"), ("ps", "List containers"),
+    ("pull", "Pull service images"), ("restart", "Restart service containers"),
+    ("rm", "Removes stopped service containers"), ("run", "Run a one-off command on a service"),
+    ("scale", "Scale services"), ("start", "Start services"), ("stop", "Stop services"),
+    ("top", "Display the running processes"), ("unpause", "Unpause services"),
+    ("up", "Create and start containers"), ("version", "Show the kobako compose version information"),
+    ("wait", "Block until the first service container stops"),
+)
+
+
 def configure(p: _args.ArgumentParser) -> None:
+    p.description = (p.description or "") + "\n\nCommands:\n" + "\n".join(
+        f"  {name.ljust(9)}{text}" for name, text in _SUMMARIES)
     p.add_argument("-f", "--file", action="append", default=[], help="Compose configuration files")
     p.add_argument("-p", "--project-name", help="Project name")
     p.add_argument("--project-directory", help="Specify an alternate working directory")
     p.add_argument("--env-file", action="append", default=[], help="Specify an alternate environment file")
     p.add_argument("--profile", action="append", default=[], help="Specify a profile to enable")
-    p.add_argument("--ansi", default="auto", help="Control when to print ANSI control characters (ignored)")
-    p.add_argument("--progress", default="auto", help="Set type of progress output (plain only)")
-    p.add_argument("--compatibility", action="store_true", help="Run compose in backward compatibility mode")
+    p.add_argument("--ansi", default="auto", help="Control when to print ANSI control characters (kobako prints none)")
+    p.add_argument("--progress", default="auto", help="Set type of progress output (auto, plain or quiet)")
+    p.add_argument("--compatibility", action="store_true",
+                   help="Run compose in backward compatibility mode (v1 names: project_service_1)")
     p.add_argument("subcommand", choices=SUBCOMMANDS, metavar="COMMAND")
     p.add_argument("rest", nargs=_args.REMAINDER)
 
@@ -58,7 +78,7 @@ def _load(g: _args.Namespace, services: list[str] | None = None) -> Project:
 
     return load_project(LoadOptions(files=g.file, project_name=g.project_name,
                                     project_directory=g.project_directory, env_files=g.env_file,
-                                    profiles=g.profile, services=services or []))
+                                    profiles=g.profile, services=services or [], compatibility=g.compatibility))
 
 
 def _compose(g: _args.Namespace, client: Any, services: list[str] | None = None) -> Compose:
@@ -758,7 +778,8 @@ def _run(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
     if a.workdir:
         overrides["working_dir"] = a.workdir
     number = c.next_number(a.service)
-    name = a.name or f"{project.name}-{a.service}-run-{secrets.token_hex(6)}"
+    sep = project.separator
+    name = a.name or f"{project.name}{sep}{a.service}{sep}run{sep}{secrets.token_hex(6)}"
     saved_name = svc.pop("container_name", None)
     try:
         cid = c.create_container(a.service, number, name=name, oneoff=True, overrides=overrides, quiet=True)
