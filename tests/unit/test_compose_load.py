@@ -470,3 +470,11 @@ services:
     assert [(p["published"], p["target"]) for p in web["ports"]] == [("22", 22), ("2222", 22)]
     assert web["environment"] == {"DEBUG": "yes", "FEATURE": "off", "REAL": "true", "OCT": "15", "PLAIN": "15"}
     assert web["labels"] == {"when": "2001-12-14"}
+
+
+def test_optional_dependency_on_a_missing_service(tmp_path: Path) -> None:
+    write(tmp_path, "compose.yaml", "services:\n  web:\n    image: a\n    depends_on:\n"
+                                    "      cache: {condition: service_started, required: false}\n")
+    p = load(tmp_path)
+    assert p.services["web"]["depends_on"] == {}
+    assert any('undefined service "cache"' in w for w in p.warnings)  # type: ignore[attr-defined]

@@ -675,11 +675,14 @@ def _resolve(tree: dict[str, Any], name: str, project_dir: str, files: list[str]
                                        "invalid compose project")
                 if is_enabled:
                     used_files.setdefault(kind, set()).add(ref["source"])
-        for dep in svc.get("depends_on") or {}:
+        for dep, cond in list((svc.get("depends_on") or {}).items()):
             if dep not in services:
-                raise ComposeError(f'service "{sname}" depends on undefined service "{dep}": invalid compose project')
-        if "restart" in svc and svc.get("deploy", {}).get("restart_policy"):
-            pass
+                if cond.get("required", True):
+                    raise ComposeError(f'service "{sname}" depends on undefined service "{dep}": '
+                                       "invalid compose project")
+                warn = opts.warn or _warn_default  # required: false - compose only warns
+                warn(f'service "{sname}" depends on undefined service "{dep}" (not required): ignored')
+                del svc["depends_on"][dep]
     _check_cycles(services)
     networks: dict[str, dict[str, Any]] = {}
     for key in sorted(set(networks_decl) | ({"default"} if "default" in used_networks else set())):
