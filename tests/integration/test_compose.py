@@ -357,6 +357,20 @@ services:
     p.run("up", "-d", timeout=120)
     p.wait_exited(f"{p.name}-app-1")
     assert "app-1  | built-by-compose" in out(p.run("logs", "app"))
+    # up --build with a changed Dockerfile: a new image, so the container is recreated
+    first_id = p.inspect(f"{p.name}-app-1")["Id"]
+    (p.dir / "app" / "Dockerfile").write_text("FROM busybox\nARG MESSAGE\nRUN echo $MESSAGE v2 > /message\n")
+    e = err(p.run("up", "-d", "--build", timeout=120))
+    assert f" Container {p.name}-app-1  Recreate" in e, e
+    p.wait_exited(f"{p.name}-app-1")
+    assert p.inspect(f"{p.name}-app-1")["Id"] != first_id
+    assert "app-1  | built-by-compose v2" in out(p.run("logs", "app"))
+    # --no-recreate keeps it, --force-recreate replaces it though nothing changed
+    second_id = p.inspect(f"{p.name}-app-1")["Id"]
+    p.run("up", "-d", "--no-recreate", "app")
+    assert p.inspect(f"{p.name}-app-1")["Id"] == second_id
+    p.run("up", "-d", "--force-recreate", "--no-build", "app")
+    assert p.inspect(f"{p.name}-app-1")["Id"] != second_id
     # `side` removed from the file: an orphan, warned about, then removed with --remove-orphans
     p.write("""
 services:
