@@ -87,4 +87,4 @@ class ContainerRunStep:
 
     async def remove(self, container_id: str) -> None:
         with contextlib.suppress(Exception):
-            await self.containers.remove(container_id, force=True)
+            await self.containers.remove(container_id, force=True, volumes=True)  # moby: RemoveVolume, as rm -v

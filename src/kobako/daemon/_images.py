@@ -51,7 +51,22 @@ class ImagesBackend:
         return out
 
     def inspect(self, name: str) -> dict[str, Any]:
-        inspected: dict[str, Any] = self.store.get(name).to_inspect()
+        """``GET /images/{name}/json``, with the ``Container`` and ``ContainerConfig`` fields at every version.
+
+        Docker answers those two only below API 1.45, but docker-compose 1.29 negotiates the daemon's newest
+        version and then reads ``ContainerConfig["Volumes"]`` on every recreate (its KeyError against
+        Docker 26+ is a known break); the fields are additive, so kobako keeps them. The image's recorded
+        ``container_config`` is used; an image without one (built or bootstrapped here) answers its
+        ``Config``, which is what the last build step's container held.
+        """
+        image = self.store.get(name)
+        inspected: dict[str, Any] = image.to_inspect()
+        recorded = image.config.get("container_config")
+        inspected["Container"] = str(image.config.get("container") or "")
+        if isinstance(recorded, dict) and recorded:
+            inspected["ContainerConfig"] = {**inspected["Config"], **recorded}
+        else:
+            inspected["ContainerConfig"] = dict(inspected["Config"])
         return inspected
 
     async def remove(self, name: str, force: bool, noprune: bool) -> list[dict[str, str]]:

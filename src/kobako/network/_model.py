@@ -69,9 +69,9 @@ class Network:
         config = []
         if self.subnet is not None:
             config.append({"Subnet": str(self.subnet), "Gateway": str(self.gateway or "")})
+        # Docker shows only the options the network was made with (the default bridge records its own):
+        # compose compares them with its file and would recreate a network that shows more.
         opts = dict(self.options)
-        if self.driver == "bridge":
-            opts.setdefault("com.docker.network.bridge.name", self.bridge)
         return {
             "Name": self.name, "Id": self.id, "Created": self.created, "Scope": "local", "Driver": self.driver,
             "EnableIPv4": True, "EnableIPv6": False,

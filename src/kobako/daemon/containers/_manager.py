@@ -259,13 +259,18 @@ class ContainerManager:
 
     async def _start(self, c: Container) -> None:
         spec = build_spec(c.id, c.config, c.host_config, self.cgroup_parent, self.userns_remap)
-        await self.mounts.attach(c, spec)  # volumes, binds, tmpfs: released again in _on_exit/_start_failed
-        if self.netjoin is not None:
-            try:
+        try:
+            await self.mounts.attach(c, spec)  # volumes, binds, tmpfs: released again in _on_exit/_start_failed
+            if self.netjoin is not None:
                 await self.netjoin.setup(c, spec)  # sandbox, endpoints, ports: undone in _on_exit/_start_failed
-            except BaseException:
-                await self.mounts.detach(c)
-                raise
+        except KobakoError as exc:
+            # moby: a start that fails records its error (and an --rm container is removed: `docker run
+            # --rm` waits for that removal after a failed start).
+            await self._start_failed(c, exc)
+            raise
+        except BaseException:
+            await self.mounts.detach(c)
+            raise
         mounts = await asyncio.to_thread(self.images.snapshotter.mounts, c.snapshot)
         await asyncio.to_thread(atomic_write_json, c.bundle / "config.json", spec)
         log_cfg = (c.host_config.get("LogConfig") or {}).get("Config") or {}

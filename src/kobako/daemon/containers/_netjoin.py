@@ -43,6 +43,8 @@ def _endpoint_config(cfg: dict[str, Any] | None, net: Network) -> dict[str, Any]
     aliases = [a for a in (cfg.get("Aliases") or []) if a]
     if aliases and not net.user_defined:
         raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
+    for item in cfg.get("Links") or []:
+        parse_link(item)
     ipam = cfg.get("IPAMConfig") or None
     if ipam and ipam.get("IPv4Address") and not net.user_defined:
         raise InvalidArgument("user specified IP address is supported on user defined networks only")
@@ -88,6 +90,19 @@ class NetJoin:
                 exposed.append(key)
         if exposed:
             cfg["ExposedPorts"] = {k: {} for k in exposed}
+        links = [parse_link(item) for item in host_config.get("Links") or []]
+        if links and mode.startswith("container:"):
+            raise InvalidArgument("conflicting options: container type network can't be used with links. "
+                                  "This would result in undefined behavior")
+        if links and mode == "host":
+            raise InvalidArgument("conflicting options: host type networking can't be used with links. "
+                                  "This would result in undefined behavior")
+        if mode == "bridge":  # legacy links (default bridge only): the target must exist now (moby registerLinks)
+            for target, _alias in links:
+                try:
+                    self.containers.get(target)
+                except NoSuchContainer as exc:  # a 400, not a 404: clients read a 404 here as a missing image
+                    raise InvalidArgument(f"could not get container for {target}: {exc}") from None
         if mode.startswith("container:"):
             target = mode.split(":", 1)[1]
             self.containers.get(target)  # NoSuchContainer now, not at start
@@ -132,9 +147,13 @@ class NetJoin:
         nets.sort(key=lambda item: item[0].name != mode and item[0].id != mode)
         kind = "host" if mode == "host" else "none" if mode == "none" else "bridge"
         bridge_nets = [(n, cfg) for n, cfg in nets if n.driver == "bridge"]
+        host_config = c.host_config
+        linked = self._link_hosts(c, mode, bridge_nets) if kind == "bridge" else []
+        if linked:
+            host_config = {**host_config, "ExtraHosts": [*(host_config.get("ExtraHosts") or []), *linked]}
         att = await self.networks.attach(
             c.id, name=c.name, mode=kind, networks=bridge_nets, hostname=c.config.get("Hostname") or c.id[:12],
-            domainname=c.config.get("Domainname") or "", host_config=c.host_config,
+            domainname=c.config.get("Domainname") or "", host_config=host_config,
             exposed=list((c.config.get("ExposedPorts") or {}).keys()), files_dir=c.root,
             userns=_userns_maps(spec) if kind != "host" else None)
         try:
@@ -157,6 +176,45 @@ class NetJoin:
             await self.networks.detach(c.id)
             raise
 
+    def _link_hosts(self, c: Container, mode: str, nets: list[tuple[Network, dict[str, Any]]]) -> list[str]:
+        """/etc/hosts lines (as ``names:ip``) for a starting container's links.
+
+        Legacy links (``HostConfig.Links`` on the default bridge) as moby's sandbox options write them:
+        ``ip  alias hostname name``, the target running and on the default bridge or the start fails.
+        Links of a user-defined network's endpoint (``EndpointSettings.Links``, what ``docker network
+        connect --link`` and docker-compose send) make the alias name the target on that network for
+        this container only; Docker answers them from its embedded DNS, kobako writes them here, so a
+        target that is not running when this container starts stays unresolved under that alias, as
+        it would be in Docker's DNS then (its own name still resolves through the DNS).
+        """
+        out: list[str] = []
+        for net, cfg in nets:
+            if net.user_defined:
+                for target_ref, alias in (parse_link(item) for item in (cfg or {}).get("Links") or []):
+                    try:
+                        target = self.containers.get(target_ref)
+                    except NoSuchContainer:
+                        continue
+                    ep = self.networks.endpoint(target.id, net.id) if target.alive else None
+                    if ep is not None and alias:
+                        out.append(f"{alias}:{ep.ip}")
+            elif net.name == "bridge" and mode == "bridge":
+                for target_ref, alias in (parse_link(item) for item in c.host_config.get("Links") or []):
+                    try:
+                        target = self.containers.get(target_ref)
+                    except NoSuchContainer:
+                        raise Conflict(f"cannot link to a non-existent container: {target_ref}") from None
+                    if not target.alive:
+                        raise Conflict(f"Cannot link to a non running container: /{target.name} AS /{c.name}/{alias}")
+                    ep = self.networks.endpoint(target.id, net.id)
+                    if ep is None:
+                        raise Conflict(f"Cannot link to /{target.name}, as it does not belong to the default network")
+                    names = [alias, target.config.get("Hostname") or target.id[:12]]
+                    if alias != target.name:
+                        names.append(target.name)
+                    out.append(f"{' '.join(n for n in names if n)}:{ep.ip}")
+        return out
+
     async def teardown(self, c: Container) -> None:
         await self.networks.detach(c.id)
         settings = c.network_settings
@@ -172,6 +230,18 @@ class NetJoin:
     def files(self, c: Container) -> dict[str, str]:
         return {key: str(c.root / name) for key, name in (("HostsPath", "hosts"), ("ResolvConfPath", "resolv.conf"),
                                                          ("HostnamePath", "hostname")) if (c.root / name).exists()}
+
+
+def parse_link(item: str) -> tuple[str, str]:
+    """``name:alias`` (or ``name``, aliased as itself; either may carry moby's leading ``/``) -> (name, alias)."""
+    if not isinstance(item, str) or not item.strip(":/ "):
+        raise InvalidArgument(f"invalid link: {item!r}")
+    name, _, alias = item.partition(":")
+    name = name.strip("/")
+    alias = alias.rsplit("/", 1)[-1] if alias else name
+    if not name or not alias:
+        raise InvalidArgument(f"invalid link: {item!r}")
+    return name, alias
 
 
 def _userns_maps(spec: dict[str, Any]) -> Any:
