@@ -554,6 +554,25 @@ services:
         p.run("down", "--rmi", "all")
         with daemon.client() as c:
             assert c.request("GET", f"/images/{ref}/json")[0] == 404
+        # push: the images of services that are built and named
+        built_ref = f"{reg.addr}/compose/built:v1"
+        q = project(f"""
+services:
+  made:
+    image: {built_ref}
+    build: ./ctx
+  plain:
+    image: busybox
+""")
+        (q.dir / "ctx").mkdir()
+        (q.dir / "ctx" / "Dockerfile").write_text("FROM busybox\nRUN echo pushed > /f\n")
+        q.run("build", timeout=120)
+        e = err(q.run("push", timeout=120))
+        assert f" Image {built_ref}  Pushed" in e and "busybox" not in e, e
+        daemon.kobako("rmi", built_ref)
+        q.run("pull", "made")
+        assert daemon.kobako("run", "--rm", built_ref, "cat", "/f").stdout == b"pushed\n"
+        daemon.kobako("rmi", built_ref)
     finally:
         reg.stop()
 
@@ -645,3 +664,15 @@ services:
     assert out(p.run("exec", "-T", "worker", "cat", "/tmp/copied")) == "done\n"
     p.run("up", "-d", "--scale", "worker=1", "worker")
     assert [c["Names"][0] for c in p.containers() if "worker" in c["Names"][0]] == [f"/{p.name}-worker-1"]
+
+
+def test_attach_to_a_service(daemon: Daemon, project: Any) -> None:
+    p = project("""
+services:
+  talker:
+    image: busybox
+    command: ["sh", "-c", "sleep 1; echo attached-out; exit 5"]
+""")
+    p.run("up", "-d")
+    res = p.run("attach", "--no-stdin", "talker", check=False, timeout=30)
+    assert res.returncode == 5 and out(res) == "attached-out\n", (out(res), err(res))

@@ -29,6 +29,7 @@ from kobako.compose.model import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import IO, Any
 
     from kobako.client import Client
@@ -47,10 +48,13 @@ def short_name(c: dict[str, Any]) -> str:
 
 
 class Compose:
-    def __init__(self, client: Client, project: Project, progress: IO[str] | None = None) -> None:
+    def __init__(self, client: Client, project: Project, progress: IO[str] | None = None,
+                 auth: Callable[[str], str] | None = None) -> None:
         self.client = client
         self.project = project
         self.progress = progress or sys.stderr
+        # image reference -> X-Registry-Auth value (the CLI's stored logins); none by default
+        self.auth = auth
         self._image_ids: dict[str, str] = {}
 
     # -- output -----------------------------------------------------------------------------------
@@ -248,8 +252,9 @@ class Compose:
                 ref, tag = image.rsplit(":", 1)
             query = {"fromImage": ref, "tag": tag}
         self.event("Image", image, "Pulling")
+        headers = {"X-Registry-Auth": self.auth(image)} if self.auth else None
         try:
-            for obj in self.client.jsonlines("POST", "/images/create", query=query):
+            for obj in self.client.jsonlines("POST", "/images/create", query=query, headers=headers):
                 if obj.get("error") or obj.get("errorDetail"):
                     raise DaemonError(500, (obj.get("errorDetail") or {}).get("message") or obj["error"])
         except DaemonError as exc:
@@ -259,6 +264,34 @@ class Compose:
             raise ComposeError(f"Error response from daemon: {exc.message}") from None
         self._image_ids.pop(image, None)
         self.event("Image", image, "Pulled")
+
+    def push(self, services: list[str] | None = None, *, ignore_failures: bool = False) -> int:
+        """Push the images of services that are built and named (compose's rule); the count pushed."""
+        pushed = 0
+        for name in self._resolve_services(services) or self.project.ordered():
+            svc = self.project.services[name]
+            if not svc.get("build") or not svc.get("image"):
+                continue
+            image = svc["image"]
+            repo, tag = image, ""
+            head, sep, tail = image.rpartition(":")
+            if sep and "/" not in tail:
+                repo, tag = head, tail
+            self.event("Image", image, "Pushing")
+            headers = {"X-Registry-Auth": self.auth(image)} if self.auth else None
+            try:
+                for obj in self.client.jsonlines("POST", f"/images/{repo}/push", query={"tag": tag or None},
+                                                 headers=headers):
+                    if obj.get("error") or obj.get("errorDetail"):
+                        raise DaemonError(500, (obj.get("errorDetail") or {}).get("message") or obj["error"])
+            except DaemonError as exc:
+                if ignore_failures:
+                    self.warn(f"{name} Error {exc.message}")
+                    continue
+                raise ComposeError(f"failed to push {image}: {exc.message}") from None
+            self.event("Image", image, "Pushed")
+            pushed += 1
+        return pushed
 
     def ensure_images(self, services: list[str], *, build: bool = False, no_build: bool = False) -> None:
         for name in services:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 SUBCOMMANDS = ("up", "down", "ps", "logs", "build", "pull", "config", "convert", "exec", "run", "stop", "start",
                "restart", "rm", "kill", "pause", "unpause", "top", "port", "images", "ls", "create", "version",
-               "scale", "wait", "cp")
+               "scale", "wait", "cp", "push", "attach")
 
 
 _SUMMARIES = (
@@ -32,7 +32,8 @@ _SUMMARIES = (
     ("kill", "Force stop service containers"), ("logs", "View output from containers"),
     ("ls", "List running compose projects"), ("pause", "Pause services"),
     ("port", "Print the public port for a port binding"), ("ps", "List containers"),
-    ("pull", "Pull service images"), ("restart", "Restart service containers"),
+    ("attach", "Attach local standard input, output, and error streams to a service's running container"),
+    ("pull", "Pull service images"), ("push", "Push service images"), ("restart", "Restart service containers"),
     ("rm", "Removes stopped service containers"), ("run", "Run a one-off command on a service"),
     ("scale", "Scale services"), ("start", "Start services"), ("stop", "Stop services"),
     ("top", "Display the running processes"), ("unpause", "Unpause services"),
@@ -84,7 +85,16 @@ def _load(g: _args.Namespace, services: list[str] | None = None) -> Project:
 def _compose(g: _args.Namespace, client: Any, services: list[str] | None = None) -> Compose:
     from kobako.compose._project import Compose
 
-    return Compose(client, _load(g, services), _progress(g))
+    return Compose(client, _load(g, services), _progress(g), _auth)
+
+
+def _auth(image: str) -> str:
+    """X-Registry-Auth for an image's registry, from ``kobako login``'s store (as pull and push send)."""
+    from kobako.cli.commands.login import registry_auth_header
+    from kobako.cli.commands.pull import split_domain
+
+    header: str = registry_auth_header(split_domain(image))
+    return header
 
 
 def _progress(g: _args.Namespace) -> Any:
@@ -911,6 +921,38 @@ def _cp(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
     return code
 
 
+def _cfg_push(p: _args.ArgumentParser) -> None:
+    p.add_argument("--ignore-push-failures", action="store_true", help="Push what it can and ignores images with push failures")
+    p.add_argument("-q", "--quiet", action="store_true", help="Push without printing progress information")
+    p.add_argument("services", nargs="*", metavar="SERVICE")
+
+
+def _push(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
+    _compose(g, client, a.services).push(a.services, ignore_failures=a.ignore_push_failures)
+    return 0
+
+
+def _cfg_attach(p: _args.ArgumentParser) -> None:
+    p.add_argument("--index", type=int, default=1, help="Index of the container if service has multiple replicas")
+    p.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN")
+    p.add_argument("--sig-proxy", default="true", help="Proxy all received signals to the process")
+    p.add_argument("--detach-keys", default=None, help="Override the key sequence for detaching from a container")
+    p.add_argument("service", metavar="SERVICE")
+
+
+def _attach(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
+    from kobako.cli.commands import attach as attach_cmd
+
+    c = _compose(g, client)
+    target = _container_of(c, a.service, a.index)
+    argv = [*(["--no-stdin"] if a.no_stdin else []), f"--sig-proxy={a.sig_proxy}",
+            *(["--detach-keys", a.detach_keys] if a.detach_keys else []), target["Id"]]
+    p = _args.ArgumentParser(prog="kobako attach")
+    attach_cmd.configure(p)
+    code: int = attach_cmd.run(p.parse_args(argv), client)
+    return code
+
+
 _COMMANDS = {
     "up": (_cfg_up, _up), "create": (_cfg_create, _create), "down": (_cfg_down, _down),
     "stop": (_cfg_services_timeout, _stop), "start": (_cfg_services, _start),
@@ -920,5 +962,5 @@ _COMMANDS = {
     "logs": (_cfg_logs, _logs), "build": (_cfg_build, _build), "pull": (_cfg_pull, _pull),
     "config": (_cfg_config, _config), "exec": (_cfg_exec, _exec), "run": (_cfg_run, _run),
     "version": (_cfg_version, _version), "scale": (_cfg_scale, _scale_cmd), "wait": (_cfg_wait, _wait),
-    "cp": (_cfg_cp, _cp),
+    "cp": (_cfg_cp, _cp), "push": (_cfg_push, _push), "attach": (_cfg_attach, _attach),
 }
