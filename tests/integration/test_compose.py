@@ -676,3 +676,36 @@ services:
     p.run("up", "-d")
     res = p.run("attach", "--no-stdin", "talker", check=False, timeout=30)
     assert res.returncode == 5 and out(res) == "attached-out\n", (out(res), err(res))
+
+
+def test_events_of_the_project(daemon: Daemon, project: Any) -> None:
+    import subprocess
+
+    p = project("""
+services:
+  svc:
+    image: busybox
+    command: ["sleep", "300"]
+    stop_grace_period: 1s
+""")
+    p.run("up", "-d")
+    proc = subprocess.Popen([KOBAKO, "compose", "--project-directory", str(p.dir), "-p", p.name, "events", "--json"],
+                            env=daemon.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.5)  # subscribed before the restart
+        p.run("restart", "-t", "1")
+        actions = []
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 20
+        while "start" not in actions and time.monotonic() < deadline:
+            ev = json.loads(proc.stdout.readline())
+            assert ev["service"] == "svc" and ev["type"] == "container"
+            assert ev["attributes"]["name"] == f"{p.name}-svc-1"
+            actions.append(ev["action"])
+        assert "start" in actions and ("die" in actions or "stop" in actions or "restart" in actions), actions
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        for f in (proc.stdout, proc.stderr):
+            if f is not None:
+                f.close()

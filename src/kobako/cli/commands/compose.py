@@ -21,14 +21,14 @@ if TYPE_CHECKING:
 
 SUBCOMMANDS = ("up", "down", "ps", "logs", "build", "pull", "config", "convert", "exec", "run", "stop", "start",
                "restart", "rm", "kill", "pause", "unpause", "top", "port", "images", "ls", "create", "version",
-               "scale", "wait", "cp", "push", "attach")
+               "scale", "wait", "cp", "push", "attach", "events")
 
 
 _SUMMARIES = (
     ("build", "Build or rebuild services"), ("config", "Parse, resolve and render compose file in canonical format"),
     ("cp", "Copy files/folders between a service container and the local filesystem"),
     ("create", "Creates containers for a service"), ("down", "Stop and remove containers, networks"),
-    ("exec", "Execute a command in a running container"), ("images", "List images used by the created containers"),
+    ("events", "Receive real time events from containers"), ("exec", "Execute a command in a running container"), ("images", "List images used by the created containers"),
     ("kill", "Force stop service containers"), ("logs", "View output from containers"),
     ("ls", "List running compose projects"), ("pause", "Pause services"),
     ("port", "Print the public port for a port binding"), ("ps", "List containers"),
@@ -953,6 +953,44 @@ def _attach(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
     return code
 
 
+def _cfg_events(p: _args.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="Output events as a stream of json objects")
+    p.add_argument("services", nargs="*", metavar="SERVICE")
+
+
+def _events(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
+    """The daemon's container events for the project's containers, one line each (or JSON)."""
+    import datetime
+
+    from kobako.client._jsonc import dumps
+    from kobako.compose.model import LABEL_PROJECT, LABEL_SERVICE
+
+    c = _project_only(g, client)
+    services = c._resolve_services(a.services) if c.project.services else a.services
+    flt = {"type": ["container"], "label": [f"{LABEL_PROJECT}={c.project.name}"]}
+    try:
+        for ev in client.jsonlines("GET", "/events", query={"filters": flt}):
+            attrs = (ev.get("Actor") or {}).get("Attributes") or {}
+            service = attrs.get(LABEL_SERVICE, "")
+            if services and service not in services:
+                continue
+            nanos = int(ev.get("timeNano") or int(ev.get("time", 0)) * 1_000_000_000)
+            when = datetime.datetime.fromtimestamp(nanos / 1e9, datetime.timezone.utc)
+            cid = (ev.get("Actor") or {}).get("ID") or ev.get("id", "")
+            action = ev.get("Action") or ev.get("status", "")
+            shown = {k: attrs[k] for k in ("image", "name") if k in attrs}
+            if a.json:
+                print(dumps({"time": when.isoformat().replace("+00:00", "Z"), "type": "container",
+                             "service": service, "id": cid, "action": action, "attributes": shown},
+                            separators=(",", ":")), flush=True)
+            else:
+                extra = " (" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")" if shown else ""
+                print(f"{when.strftime('%Y-%m-%d %H:%M:%S.%f')} container {action} {cid}{extra}", flush=True)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
 _COMMANDS = {
     "up": (_cfg_up, _up), "create": (_cfg_create, _create), "down": (_cfg_down, _down),
     "stop": (_cfg_services_timeout, _stop), "start": (_cfg_services, _start),
@@ -963,4 +1001,5 @@ _COMMANDS = {
     "config": (_cfg_config, _config), "exec": (_cfg_exec, _exec), "run": (_cfg_run, _run),
     "version": (_cfg_version, _version), "scale": (_cfg_scale, _scale_cmd), "wait": (_cfg_wait, _wait),
     "cp": (_cfg_cp, _cp), "push": (_cfg_push, _push), "attach": (_cfg_attach, _attach),
+    "events": (_cfg_events, _events),
 }
