@@ -284,3 +284,21 @@ def test_no_deps_and_scale_override(tmp_path: Path) -> None:
     assert {n for n in engine.by_name() if "web" in n} == {"app-web-1", "app-web-2"}
     with pytest.raises(ComposeError):
         c.create(scale={"nope": 2})
+
+
+def test_pull_policies(tmp_path: Path) -> None:
+    engine = FakeEngine()
+    c, _ = compose(tmp_path, engine)
+    c.create()
+    engine.calls.clear()
+    c.create(pull="always")
+    assert engine.calls.count(("POST", "/images/create")) == 2  # db and web, though present
+    engine2 = FakeEngine()
+    c, _ = compose(tmp_path, engine2, BASE.replace("image: busybox\n    command: [sleep", "image: alpine\n    command: [sleep"))
+    with pytest.raises(ComposeError) as exc:
+        c.create(pull="never")
+    assert exc.value.message == "No such image: alpine"
+    c, _ = compose(tmp_path, engine2, BASE.replace("image: busybox\n    command: [sleep",
+                                                   "image: alpine\n    pull_policy: never\n    command: [sleep"))
+    with pytest.raises(ComposeError):
+        c.create()

@@ -293,17 +293,23 @@ class Compose:
             pushed += 1
         return pushed
 
-    def ensure_images(self, services: list[str], *, build: bool = False, no_build: bool = False) -> None:
+    def ensure_images(self, services: list[str], *, build: bool = False, no_build: bool = False,
+                      pull: str = "policy") -> None:
+        """Build or pull what each service needs. ``pull`` (``up --pull``): always, missing, never, or
+        policy (the service's ``pull_policy``, missing by default)."""
         for name in services:
             svc = self.project.services[name]
             image = self.project.image_name(name)
-            if svc.get("build") and not no_build and (build or self.image_id(image) is None):
+            policy = svc.get("pull_policy", "missing") if pull == "policy" else pull
+            if svc.get("build") and not no_build and (build or policy == "build" or self.image_id(image) is None):
                 self._build_one(name)
                 continue
-            if self.image_id(image) is None:
+            if policy == "always" and svc.get("image") and not svc.get("build"):
+                self._pull_one(name)
+            elif self.image_id(image) is None:
                 if svc.get("build") and no_build:
                     raise ComposeError(f"service {name!r} has no image {image!r} and --no-build was given")
-                if svc.get("pull_policy") == "never":
+                if policy == "never":
                     raise ComposeError(f"No such image: {image}")
                 self._pull_one(name)
 
@@ -399,14 +405,15 @@ class Compose:
 
     def create(self, services: list[str] | None = None, *, force_recreate: bool = False, no_recreate: bool = False,
                remove_orphans: bool = False, build: bool = False, no_build: bool = False,
-               no_deps: bool = False, scale: dict[str, int] | None = None) -> dict[str, list[str]]:
+               no_deps: bool = False, scale: dict[str, int] | None = None,
+               pull: str = "policy") -> dict[str, list[str]]:
         """Networks, volumes, images and containers as the model says; the containers of each service."""
         targets = self.targets(services, no_deps)
         for name, n in (scale or {}).items():
             self._resolve_services([name])
             self.project.services[name]["scale"] = n
         self.handle_orphans(remove_orphans)
-        self.ensure_images(targets, build=build, no_build=no_build)
+        self.ensure_images(targets, build=build, no_build=no_build, pull=pull)
         self.ensure_networks()
         self.ensure_volumes()
         result: dict[str, list[str]] = {}

@@ -150,7 +150,8 @@ def _cfg_up(p: _args.ArgumentParser) -> None:
     p.add_argument("--exit-code-from", default=None, help="Return the exit code of the selected service container")
     p.add_argument("--no-log-prefix", action="store_true", help="Don't print prefix in logs")
     p.add_argument("-t", "--timeout", default=None, help="Shutdown timeout in seconds")
-    p.add_argument("--pull", default="policy", help="Pull image before running (ignored: missing images are pulled)")
+    p.add_argument("--pull", default="policy", choices=("always", "missing", "never", "policy"),
+                   help='Pull image before running ("always"|"missing"|"never"|"policy")')
     p.add_argument("--attach-dependencies", action="store_true", help="Automatically attach to log output of dependent services")
     p.add_argument("--scale", action="append", default=[], help="Scale SERVICE to NUM instances (SERVICE=NUM)")
     p.add_argument("services", nargs="*", metavar="SERVICE")
@@ -198,7 +199,7 @@ def _up(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
     services = list(a.services)
     ids = c.create(services, force_recreate=a.force_recreate, no_recreate=a.no_recreate,
                    remove_orphans=a.remove_orphans, build=a.build, no_build=a.no_build, no_deps=a.no_deps,
-                   scale=_scale(a.scale))
+                   scale=_scale(a.scale), pull=a.pull)
     if a.no_start:
         return 0
     if a.detach:
