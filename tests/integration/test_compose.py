@@ -709,3 +709,52 @@ services:
         for f in (proc.stdout, proc.stderr):
             if f is not None:
                 f.close()
+
+
+def test_network_modes_container_name_and_externals(daemon: Daemon, project: Any) -> None:
+    ext_net, ext_vol = "ext-net-" + secrets.token_hex(3), "ext-vol-" + secrets.token_hex(3)
+    daemon.kobako("network", "create", ext_net)
+    daemon.kobako("volume", "create", ext_vol)
+    try:
+        p = project(f"""
+services:
+  main:
+    image: busybox
+    container_name: {ext_net}-main
+    command: ["sh", "-c", "echo shared > /data/file; exec httpd -f -p 8080 -h /data"]
+    stop_grace_period: 1s
+    networks: [outside]
+    volumes: [shared:/data]
+    deploy: {{resources: {{limits: {{memory: 48m, cpus: "0.25"}}}}}}
+  sidecar:
+    image: busybox
+    network_mode: "service:main"
+    command: ["sleep", "300"]
+    stop_grace_period: 1s
+  isolated:
+    image: busybox
+    network_mode: none
+    command: ["sleep", "300"]
+    stop_grace_period: 1s
+networks:
+  outside: {{external: true, name: {ext_net}}}
+volumes:
+  shared: {{external: true, name: {ext_vol}}}
+""")
+        p.run("up", "-d")
+        main = p.inspect(f"{ext_net}-main")
+        assert main["Config"]["Labels"]["com.docker.compose.service"] == "main"
+        assert main["HostConfig"]["Memory"] == 48 * 1024 ** 2 and main["HostConfig"]["NanoCpus"] == 25 * 10 ** 7
+        assert main["HostConfig"]["NetworkMode"] == ext_net
+        side = p.inspect(f"{p.name}-sidecar-1")
+        assert side["HostConfig"]["NetworkMode"] == f"container:{main['Id']}"
+        # the sidecar shares main's network namespace: main's server is on its localhost
+        assert out(p.run("exec", "-T", "sidecar", "wget", "-qO-", "http://127.0.0.1:8080/file")) == "shared\n"
+        iso = out(p.run("exec", "-T", "isolated", "sh", "-c", "ls /sys/class/net"))
+        assert iso.split() == ["lo"]
+        assert not [n for n in _networks(daemon) if n.startswith(p.name)]  # nothing but the external one
+        p.run("down", "-v", "-t", "1")
+        assert ext_net in _networks(daemon) and ext_vol in _volumes(daemon)  # externals are left alone
+    finally:
+        daemon.kobako("network", "rm", ext_net, check=False)
+        daemon.kobako("volume", "rm", "-f", ext_vol, check=False)
