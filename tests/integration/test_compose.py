@@ -750,6 +750,13 @@ volumes:
         assert side["HostConfig"]["NetworkMode"] == f"container:{main['Id']}"
         # the sidecar shares main's network namespace: main's server is on its localhost
         assert out(p.run("exec", "-T", "sidecar", "wget", "-qO-", "http://127.0.0.1:8080/file")) == "shared\n"
+        # main recreated: the sidecar, joined to the old container, is recreated with it
+        p.run("up", "-d", "--force-recreate", "--no-deps", "main")
+        main2 = p.inspect(f"{ext_net}-main")
+        assert main2["Id"] != main["Id"]
+        e = err(p.run("up", "-d"))
+        assert f" Container {p.name}-sidecar-1  Recreate" in e, e
+        assert p.inspect(f"{p.name}-sidecar-1")["HostConfig"]["NetworkMode"] == f"container:{main2['Id']}"
         iso = out(p.run("exec", "-T", "isolated", "sh", "-c", "ls /sys/class/net"))
         assert iso.split() == ["lo"]
         assert not [n for n in _networks(daemon) if n.startswith(p.name)]  # nothing but the external one

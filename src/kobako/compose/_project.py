@@ -376,7 +376,13 @@ class Compose:
             return True
         current = self.image_id(self.project.image_name(service))
         recorded = labels.get(LABEL_IMAGE, "")
-        return bool(current and recorded.startswith("sha256:") and recorded != current)
+        if current and recorded.startswith("sha256:") and recorded != current:
+            return True
+        mode = self.project.services[service].get("network_mode") or ""
+        if mode.startswith("service:"):  # joined to a container that has since been replaced
+            expected, _ = self._network_mode(service)
+            return bool((self.inspect(c["Id"]).get("HostConfig") or {}).get("NetworkMode") != expected)
+        return False
 
     def orphans(self) -> list[dict[str, Any]]:
         known = set(self.project.services) | set(self.project.disabled)
