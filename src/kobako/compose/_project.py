@@ -56,11 +56,15 @@ class Compose:
         # image reference -> X-Registry-Auth value (the CLI's stored logins); none by default
         self.auth = auth
         self._image_ids: dict[str, str] = {}
+        import threading
+
+        self._lock = threading.Lock()
 
     # -- output -----------------------------------------------------------------------------------
     def event(self, kind: str, name: str, status: str) -> None:
-        self.progress.write(f" {kind} {name}  {status}\n")
-        self.progress.flush()
+        with self._lock:  # stops run in parallel
+            self.progress.write(f" {kind} {name}  {status}\n")
+            self.progress.flush()
 
     def warn(self, message: str) -> None:
         self.progress.write(f"WARN[0000] {message}\n")
@@ -537,15 +541,17 @@ class Compose:
                     raise ComposeError(f"container {short_name(c)} exited ({info['State'].get('ExitCode')})")
 
     # -- stop / remove -----------------------------------------------------------------------------
-    def _stop_remove(self, c: dict[str, Any], timeout: int | None, volumes: bool = False) -> None:
+    def _stop_remove(self, c: dict[str, Any], timeout: int | None, volumes: bool = False,
+                     client: Any = None) -> None:
+        cl = client or self.client
         name = short_name(c)
         if c["State"] in ("running", "paused", "restarting"):
             self.event("Container", name, "Stopping")
-            self.client.json("POST", f"/containers/{c['Id']}/stop", query=self._stop_query(None, timeout))
+            cl.json("POST", f"/containers/{c['Id']}/stop", query=self._stop_query(None, timeout))
             self.event("Container", name, "Stopped")
         self.event("Container", name, "Removing")
         try:
-            self.client.json("DELETE", f"/containers/{c['Id']}", query={"v": volumes, "force": True})
+            cl.json("DELETE", f"/containers/{c['Id']}", query={"v": volumes, "force": True})
         except DaemonError as exc:
             if exc.status != 404:
                 raise
@@ -556,13 +562,56 @@ class Compose:
         return sorted(containers,
                       key=lambda c: (-order.get(c["Labels"].get(LABEL_SERVICE, ""), len(order)), _number(c)))
 
+    def in_stop_order(self, containers: list[dict[str, Any]], action: Callable[[dict[str, Any], Any], None]) -> None:
+        """``action(container, client)`` for each container, dependents before what they depend on, and
+        (as compose does) the containers of one such level at the same time, each on its own connection."""
+        by_service: dict[str, list[dict[str, Any]]] = {}
+        for c in containers:
+            by_service.setdefault(c["Labels"].get(LABEL_SERVICE, ""), []).append(c)
+        remaining = set(by_service)
+        while remaining:
+            needed = {d for s in remaining if s in self.project.services for d in self.project.dependencies(s)}
+            batch = sorted(remaining - needed) or sorted(remaining)  # a cycle cannot happen; be safe anyway
+            remaining -= set(batch)
+            level = [c for s in batch for c in sorted(by_service[s], key=_number)]
+            self._parallel(level, action)
+
+    def _parallel(self, items: list[dict[str, Any]], action: Callable[[dict[str, Any], Any], None]) -> None:
+        from kobako.client import Client
+
+        if len(items) < 2 or not isinstance(self.client, Client):
+            for c in items:
+                action(c, self.client)
+            return
+        import threading
+
+        errors: list[BaseException] = []
+
+        def run(c: dict[str, Any]) -> None:
+            try:
+                with Client(self.client.host) as cl:
+                    action(c, cl)
+            except BaseException as exc:  # noqa: BLE001 - reported once all are done
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(c,), daemon=True) for c in items]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+
     def stop(self, services: list[str] | None = None, timeout: int | None = None) -> None:
         services = self._resolve_services(services)
-        for c in self._reverse(self.containers(services or None)):
+
+        def stop_one(c: dict[str, Any], cl: Any) -> None:
             if c["State"] in ("running", "paused", "restarting"):
                 self.event("Container", short_name(c), "Stopping")
-                self.client.json("POST", f"/containers/{c['Id']}/stop", query=self._stop_query(None, timeout))
+                cl.json("POST", f"/containers/{c['Id']}/stop", query=self._stop_query(None, timeout))
                 self.event("Container", short_name(c), "Stopped")
+
+        self.in_stop_order(self.containers(services or None), stop_one)
 
     def restart(self, services: list[str] | None = None, timeout: int | None = None) -> None:
         services = self._resolve_services(services)
@@ -610,8 +659,7 @@ class Compose:
         mine = [c for c in everything if c["Labels"].get(LABEL_SERVICE) in known]
         orphans = [c for c in everything if c["Labels"].get(LABEL_SERVICE) not in known]
         targets = mine + (orphans if remove_orphans else [])
-        for c in self._reverse(targets):
-            self._stop_remove(c, timeout, volumes=volumes)
+        self.in_stop_order(targets, lambda c, cl: self._stop_remove(c, timeout, volumes=volumes, client=cl))
         if orphans and not remove_orphans:
             names = ", ".join(short_name(c) for c in orphans)
             self.warn(f"Found orphan containers ([{names}]) for this project. If you removed or renamed this "
