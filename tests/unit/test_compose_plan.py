@@ -302,3 +302,16 @@ def test_pull_policies(tmp_path: Path) -> None:
                                                    "image: alpine\n    pull_policy: never\n    command: [sleep"))
     with pytest.raises(ComposeError):
         c.create()
+
+
+def test_stop_levels_dependents_first(tmp_path: Path) -> None:
+    engine = FakeEngine()
+    text = BASE.replace('command: [sleep, "100"]', 'command: [sleep, "100"]\n    scale: 2') + \
+        "  side:\n    image: busybox\n"
+    text = text.replace("networks: {front: {}}\nvolumes: {data: {}}\n", "") + "networks: {front: {}}\nvolumes: {data: {}}\n"
+    c, _ = compose(tmp_path, engine, text)
+    c.start(ids=c.create())
+    order: list[str] = []
+    c.in_stop_order(c.containers(), lambda ctr, cl: order.append(ctr["Names"][0].lstrip("/")))
+    # web depends on db: web (and side, which nothing needs) go first, then both db containers
+    assert set(order[:2]) == {"app-web-1", "app-side-1"} and order[2:] == ["app-db-1", "app-db-2"]
