@@ -394,9 +394,8 @@ def _ps(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
             s = x["Labels"].get(LABEL_SERVICE, "")
             if s not in seen:
                 seen.append(s)
-        if not found and not a.all:
-            seen = [s for s in c.project.services if not a.services_ or s in a.services_]
-        print("\n".join(seen)) if seen else None
+        if seen:
+            print("\n".join(seen))
         return 0
     if a.quiet:
         for x in found:
@@ -659,15 +658,18 @@ def _config(g: _args.Namespace, a: _args.Namespace, client: Any) -> int:
         print("\n".join(project.ordered()))
         return 0
     if a.volumes:
-        print("\n".join(sorted(project.volumes))) if project.volumes else None
+        if project.volumes:
+            print("\n".join(sorted(project.volumes)))
         return 0
     if a.networks:
-        print("\n".join(sorted(project.networks))) if project.networks else None
+        if project.networks:
+            print("\n".join(sorted(project.networks)))
         return 0
     if a.profiles:
         every = {**project.services, **project.disabled}.values()
         names = sorted({p for s in every for p in s.get("profiles") or []})
-        print("\n".join(names)) if names else None
+        if names:
+            print("\n".join(names))
         return 0
     if a.images:
         print("\n".join(project.image_name(s) for s in project.ordered()))
