@@ -444,3 +444,101 @@ def test_build_through_the_docker_cli(jobs: Project, daemon: Daemon) -> None:
         c.close()
     assert "GREETING=howdy" in img["Config"]["Env"]
     assert img["ContainerConfig"]["Volumes"] == {"/cache": {}}
+
+
+# -- service options that map to HostConfig fields ------------------------------------------------------
+MODES = """\
+version: "3.8"
+services:
+  a:
+    image: busybox
+    command: sh -c 'trap "echo got-usr1" USR1; trap "exit 0" TERM; while :; do sleep 0.2; done'
+    init: true
+    read_only: true
+    shm_size: 8m
+    tmpfs: [/tmp]
+    user: "1000:1000"
+    working_dir: /tmp
+    cap_drop: [NET_RAW]
+    security_opt: ["no-new-privileges:true"]
+    ulimits:
+      nofile: {{soft: 1024, hard: 2048}}
+    sysctls:
+      net.ipv4.ip_unprivileged_port_start: "80"
+    secrets: [token]
+    healthcheck:
+      disable: true
+  b:
+    image: busybox
+    command: sh -c 'trap "exit 0" TERM; while :; do sleep 0.2; done'
+    network_mode: "service:a"
+    pid: "service:a"
+    ipc: "service:a"
+    depends_on: [a]
+    profiles: [extra]
+  d:
+    image: busybox
+    command: sh -c 'trap "exit 0" TERM; while :; do sleep 0.2; done'
+    volumes:
+      - type: tmpfs
+        target: /t
+      - type: volume
+        source: ext
+        target: /ext
+        read_only: true
+      - type: bind
+        source: ./token.txt
+        target: /token.txt
+volumes:
+  ext:
+    external: true
+    name: {external}
+secrets:
+  token:
+    file: ./token.txt
+"""
+
+
+@pytest.fixture
+def modes(daemon: Daemon, compose_env: dict[str, str], tmp_path: Path) -> Iterator[Project]:
+    p = make_project(daemon, compose_env, tmp_path / "modes", "kbcm")
+    external = f"{p.name}-external"
+    (p.dir / "token.txt").write_text("s3cret\n")
+    (p.dir / "docker-compose.yml").write_text(MODES.format(external=external))
+    c = daemon.client()
+    c.json("POST", "/volumes/create", body={"Name": external})
+    try:
+        yield p
+    finally:
+        take_down(daemon, p)
+        c.request("DELETE", f"/volumes/{external}")
+        c.close()
+        assert project_objects(daemon, p.name) == {"containers": [], "networks": [], "volumes": []}
+
+
+def test_service_options_and_shared_namespaces(modes: Project) -> None:
+    p = modes
+    p.run("--profile", "extra", "up", "-d")
+    assert set(states(p)) == {"a_1", "b_1", "d_1"}
+    a = p.run("exec", "-T", "a", "sh", "-c",
+              "id -u; pwd; cat /run/secrets/token; ulimit -n; cat /proc/sys/net/ipv4/ip_unprivileged_port_start;"
+              " touch /x 2>&1; df -k /dev/shm | tail -1; ps -o pid,args | sed -n 2p;"
+              " grep -E '^(CapEff|NoNewPrivs)' /proc/self/status").stdout.splitlines()
+    assert a[:5] == ["1000", "/tmp", "s3cret", "1024", "80"]
+    assert a[5].endswith("Read-only file system")
+    assert a[6].split()[1] == "8192"
+    assert a[7].split()[:3] == ["1", "/sbin/docker-init", "--"]
+    assert a[8].split() == ["CapEff:", "0000000000000000"] and a[9].split() == ["NoNewPrivs:", "1"]
+    # b shares a's network, pid and ipc namespaces.
+    same = "readlink /proc/self/ns/net; readlink /proc/self/ns/ipc; ps -o args | grep -c got-usr1"
+    na = p.run("exec", "-T", "a", "sh", "-c", same).stdout.split()
+    nb = p.run("exec", "-T", "b", "sh", "-c", same).stdout.split()
+    assert na[:2] == nb[:2]
+    assert int(nb[2]) >= 1  # a's command is visible from b
+    d = p.run("exec", "-T", "d", "sh", "-c",
+              "mount | grep -c ' /t type tmpfs'; cat /token.txt; touch /ext/x 2>&1; true").stdout.splitlines()
+    assert d[0] == "1" and d[1] == "s3cret" and d[2].endswith("Read-only file system")
+    p.run("kill", "-s", "SIGUSR1", "a")
+    wait_until(lambda: "got-usr1" in p.run("logs", "--no-color", "a").stdout, what="a got SIGUSR1")
+    p.run("--profile", "extra", "stop", "-t", "2")
+    assert set(states(p).values()) == {"Exit 0"}

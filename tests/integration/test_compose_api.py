@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import secrets
+import shutil
 import tarfile
 import time
 from collections.abc import Iterator
@@ -227,3 +228,44 @@ def test_run_step_takes_its_anonymous_volumes_along(api: Any) -> None:
         assert after - before == set()
     finally:
         api.request("DELETE", f"/images/{tag}")
+
+
+# -- HostConfig namespace modes compose sends (shm_size, init, pid/ipc "service:x") ---------------------
+def test_shm_size_and_init(api: Any) -> None:
+    if shutil.which("docker-init") is None:
+        pytest.skip("no docker-init (tini) on PATH; scripts/test installs it with docker.io")
+    code, out = run_sh(api, uniq("cmp-shm"), "df -k /dev/shm | tail -1; ps -o pid,args | sed -n 2p",
+                       host_config={"ShmSize": 8 * 1024 * 1024, "Init": True})
+    assert code == 0, out
+    shm, init = out.strip().splitlines()
+    assert shm.split()[1] == "8192"
+    assert init.split()[:4] == ["1", "/sbin/docker-init", "--", "sh"]
+    cid = create(api, uniq("cmp-shm-default"), {"Cmd": ["true"]})
+    assert api.json("GET", f"/containers/{cid}/json")["HostConfig"]["ShmSize"] == 64 * 1024 * 1024
+    with pytest.raises(DaemonError) as exc:
+        create(api, uniq("cmp-shm-bad"), {"Cmd": ["true"], "HostConfig": {"ShmSize": -1}})
+    assert exc.value.status == 400 and "SHM size can not be less than 0" in str(exc.value)
+
+
+def test_pid_and_ipc_of_another_container(api: Any) -> None:
+    target = create(api, uniq("cmp-pidtarget"), {"Cmd": ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]})
+    api.json("POST", f"/containers/{target}/start")
+    target_ipc = None
+    ex = api.json("POST", f"/containers/{target}/exec", body={"Cmd": ["readlink", "/proc/self/ns/ipc"],
+                                                               "AttachStdout": True})
+    _, _, raw = api.request("POST", f"/exec/{ex['Id']}/start", body={"Detach": False})
+    target_ipc = _demux(raw).strip()
+    code, out = run_sh(api, uniq("cmp-pidjoin"), "ps -o pid,args | sed -n 2p; readlink /proc/self/ns/ipc",
+                       host_config={"PidMode": f"container:{target}", "IpcMode": f"container:{target}"})
+    assert code == 0, out
+    first, ipc = out.strip().splitlines()
+    assert first.split()[:2] == ["1", "sh"] and "trap" in first  # the target's init is PID 1 here
+    assert ipc == target_ipc and ipc.startswith("ipc:[")
+    api.json("POST", f"/containers/{target}/stop", query={"t": 1})
+    joiner = create(api, uniq("cmp-pidjoin2"), {"Cmd": ["true"], "HostConfig": {"PidMode": f"container:{target}"}})
+    with pytest.raises(DaemonError) as exc:
+        api.json("POST", f"/containers/{joiner}/start")
+    assert exc.value.status == 409 and "cannot join PID of a non running container" in str(exc.value)
+    with pytest.raises(DaemonError) as exc:
+        create(api, uniq("cmp-badmode"), {"Cmd": ["true"], "HostConfig": {"PidMode": "bogus"}})
+    assert exc.value.status == 400

@@ -32,6 +32,8 @@ from kobako.ids import new_id
 from kobako.shim import ShimConfig, exit_path
 
 from ._names import random_name, validate_name
+from ._nsmodes import check as check_ns_modes
+from ._nsmodes import join as join_ns_modes
 from ._record import Container, now_rfc3339, parse_rfc3339
 from ._health import HealthMonitor, validate_healthcheck
 from ._restart import RestartManager, is_none, validate_policy
@@ -181,6 +183,7 @@ class ContainerManager:
             raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
         validate_healthcheck(cfg.get("Healthcheck"))
         default_memory_swap(host_config)
+        check_ns_modes(host_config, self.get)  # ShmSize, PidMode, IpcMode
         build_spec(cid, cfg, host_config, self.cgroup_parent, self.userns_remap)  # validates resources now, not at start
         mount_points = self.mounts.plan(cfg, host_config)
         root = self.root / cid
@@ -260,6 +263,7 @@ class ContainerManager:
     async def _start(self, c: Container) -> None:
         spec = build_spec(c.id, c.config, c.host_config, self.cgroup_parent, self.userns_remap)
         try:
+            join_ns_modes(spec, c.host_config, self.get)  # --pid/--ipc container:X, X running
             await self.mounts.attach(c, spec)  # volumes, binds, tmpfs: released again in _on_exit/_start_failed
             if self.netjoin is not None:
                 await self.netjoin.setup(c, spec)  # sandbox, endpoints, ports: undone in _on_exit/_start_failed

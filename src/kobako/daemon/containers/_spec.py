@@ -138,6 +138,9 @@ def build_spec(
     from .._userns import apply as apply_userns
 
     apply_userns(spec, host_config, remap)  # user namespace and id maps, unless --userns=host
+    from ._nsmodes import apply as apply_modes
+
+    apply_modes(spec, host_config)  # /dev/shm size, --pid/--ipc host|none, --init
     linux["sysctl"] = sysctls(host_config, remap)
     return spec
 
@@ -160,7 +163,9 @@ def sysctls(host_config: dict[str, Any], remap: Any = None) -> dict[str, str]:
     wanted = host_config.get("Sysctls") or {}
     if not isinstance(wanted, dict):
         raise InvalidArgument("HostConfig.Sysctls: must be an object of strings")
-    namespaces = [{"type": "ipc"}, {"type": "uts"}] + ([] if mode == "host" else [{"type": "network"}])
+    own_ipc = host_config.get("IpcMode") != "host"  # moby: no IPC sysctls in the host's IPC namespace
+    namespaces = ([{"type": "ipc"}] if own_ipc else []) + [{"type": "uts"}] + \
+        ([] if mode == "host" else [{"type": "network"}])
     check(wanted, namespaces)
     out.update(wanted)
     return out
