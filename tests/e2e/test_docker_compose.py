@@ -452,8 +452,10 @@ version: "3.8"
 services:
   a:
     image: busybox
-    command: sh -c 'trap "echo got-usr1" USR1; trap "exit 0" TERM; while :; do sleep 0.2; done'
+    command: sh -c 'id; cat /proc/self/oom_score_adj; trap "echo got-usr1" USR1; trap "exit 0" TERM; while :; do sleep 0.2; done'
     init: true
+    group_add: ["100", "nobody"]
+    oom_score_adj: 200
     read_only: true
     shm_size: 8m
     tmpfs: [/tmp]
@@ -538,6 +540,8 @@ def test_service_options_and_shared_namespaces(modes: Project) -> None:
     d = p.run("exec", "-T", "d", "sh", "-c",
               "mount | grep -c ' /t type tmpfs'; cat /token.txt; touch /ext/x 2>&1; true").stdout.splitlines()
     assert d[0] == "1" and d[1] == "s3cret" and d[2].endswith("Read-only file system")
+    first = p.run("logs", "--no-color", "a").stdout.splitlines()
+    assert "uid=1000 gid=1000 groups=100,65534(nobody)" in first[1] and first[2].endswith("| 200")
     p.run("kill", "-s", "SIGUSR1", "a")
     wait_until(lambda: "got-usr1" in p.run("logs", "--no-color", "a").stdout, what="a got SIGUSR1")
     p.run("--profile", "extra", "stop", "-t", "2")

@@ -269,3 +269,31 @@ def test_pid_and_ipc_of_another_container(api: Any) -> None:
     with pytest.raises(DaemonError) as exc:
         create(api, uniq("cmp-badmode"), {"Cmd": ["true"], "HostConfig": {"PidMode": "bogus"}})
     assert exc.value.status == 400
+
+
+def test_group_add_oom_score_adj_and_container_wide_mac(api: Any) -> None:
+    code, out = run_sh(api, uniq("cmp-groups"), "id; cat /proc/self/oom_score_adj",
+                       host_config={"GroupAdd": ["100", "nobody"], "OomScoreAdj": 250})
+    assert code == 0, out
+    ident, oom = out.strip().splitlines()
+    assert "groups=100,65534(nobody)" in ident and oom == "250"
+    # Config.MacAddress (docker-py, compose's mac_address) is the primary network endpoint's address.
+    mac = "02:42:ac:11:fe:01"
+    code, out = run_sh(api, uniq("cmp-mac"), "cat /sys/class/net/eth0/address", host_config={})
+    assert code == 0 and out.strip() != mac
+    cid = create(api, uniq("cmp-mac"), {"Cmd": ["cat", "/sys/class/net/eth0/address"], "MacAddress": mac})
+    assert api.json("GET", f"/containers/{cid}/json")["NetworkSettings"]["Networks"]["bridge"]["MacAddress"] == mac
+    api.json("POST", f"/containers/{cid}/start")
+    assert api.json("POST", f"/containers/{cid}/wait")["StatusCode"] == 0
+    _, _, raw = api.request("GET", f"/containers/{cid}/logs", query={"stdout": 1})
+    assert _demux(raw).strip() == mac
+    with pytest.raises(DaemonError) as exc:
+        create(api, uniq("cmp-mac-bad"), {
+            "Cmd": ["true"], "MacAddress": mac,
+            "NetworkingConfig": {"EndpointsConfig": {"bridge": {"MacAddress": "02:42:ac:11:fe:02"}}}})
+    assert exc.value.status == 400 and "must match the endpoint-specific MAC address" in str(exc.value)
+    # A group name is looked up in the container's /etc/group when it starts.
+    bad = create(api, uniq("cmp-groups-bad"), {"Cmd": ["true"], "HostConfig": {"GroupAdd": ["nosuch"]}})
+    with pytest.raises(DaemonError) as exc:
+        api.json("POST", f"/containers/{bad}/start")
+    assert "unable to find group nosuch: no matching entries in group file" in str(exc.value)

@@ -26,7 +26,7 @@ from kobako.runtime.userns import UserNamespace
 from kobako.runtime.console import open_pty, send_console
 from kobako.runtime.lookup import NOT_FOUND, exec_failure, lookup_path
 from kobako.runtime.spec import DEFAULT_PATH, USER_ANNOTATION
-from kobako.runtime.user import ExecUser, parse_passwd, resolve_user
+from kobako.runtime.user import GROUP_ADD_ANNOTATION, ExecUser, parse_passwd, resolve_group_add, resolve_user
 
 # Everything the init needs is imported above: after pivot_root the host's stdlib is out of reach.
 
@@ -169,9 +169,15 @@ def _exec_user(spec: Mapping[str, Any]) -> ExecUser:
     u = spec.get("process", {}).get("user", {})
     name = spec.get("annotations", {}).get(USER_ANNOTATION)
     if not name:
-        return ExecUser(int(u.get("uid", 0)), int(u.get("gid", 0)),
+        user = ExecUser(int(u.get("uid", 0)), int(u.get("gid", 0)),
                         tuple(int(g) for g in u.get("additionalGids", [])), _home_of(int(u.get("uid", 0))))
-    return resolve_user(name, _read("/etc/passwd"), _read("/etc/group"))
+    else:
+        user = resolve_user(name, _read("/etc/passwd"), _read("/etc/group"))
+    added = spec.get("annotations", {}).get(GROUP_ADD_ANNOTATION)
+    if added:  # --group-add: after the user's own groups
+        extra = tuple(g for g in resolve_group_add(added, _read("/etc/group")) if g not in user.additional_gids)
+        user = ExecUser(user.uid, user.gid, user.additional_gids + extra, user.home)
+    return user
 
 
 def _home_of(uid: int) -> str:

@@ -96,3 +96,24 @@ def resolve_user(spec: str, passwd: str, group: str) -> ExecUser:
     elif match is not None:
         extra = tuple(g.gid for g in groups if match.name in g.members and g.gid != gid)
     return ExecUser(uid=uid, gid=gid, additional_gids=extra, home=home or "/")
+
+
+GROUP_ADD_ANNOTATION = "org.kobako.group-add"  # Docker's --group-add, comma separated names or gids
+
+
+def resolve_group_add(items: str, group: str) -> tuple[int, ...]:
+    """``HostConfig.GroupAdd`` (names or numbers) as gids, names looked up in the container's /etc/group."""
+    groups = parse_group(group)
+    out: list[int] = []
+    for item in (i.strip() for i in items.split(",")):
+        if not item:
+            continue
+        num = _numeric(item)
+        if num is None:
+            g = next((g for g in groups if g.name == item), None)
+            if g is None:
+                raise RuntimeFailure(f"unable to find group {item}: no matching entries in group file")
+            num = g.gid
+        out.append(num)
+    return tuple(out)
+

@@ -90,6 +90,9 @@ class NetJoin:
                 exposed.append(key)
         if exposed:
             cfg["ExposedPorts"] = {k: {} for k in exposed}
+        mac = str(cfg.pop("MacAddress", None) or "")
+        if mac and mode.startswith("container:"):
+            raise InvalidArgument("conflicting options: mac-address and the network mode")
         links = [parse_link(item) for item in host_config.get("Links") or []]
         if links and mode.startswith("container:"):
             raise InvalidArgument("conflicting options: container type network can't be used with links. "
@@ -118,7 +121,18 @@ class NetJoin:
         if primary.driver in ("host", "null") and any(k not in (mode, primary.name) for k in endpoints):
             raise InvalidArgument(f"container cannot be connected to multiple networks with one of the networks in "
                                   f"private ({primary.name}) mode")
-        ordered = [(primary, endpoints.pop(mode, None) or endpoints.pop(primary.name, None))]
+        primary_cfg = endpoints.pop(mode, None) or endpoints.pop(primary.name, None)
+        if mac:
+            # moby: the container-wide MacAddress (deprecated in API 1.44, what docker-py and compose 1.29
+            # send) is the primary network endpoint's; both given must agree.
+            if primary.driver != "bridge":
+                raise InvalidArgument("conflicting options: mac-address and the network mode")
+            primary_cfg = dict(primary_cfg or {})
+            if primary_cfg.get("MacAddress") and primary_cfg["MacAddress"].lower() != mac.lower():
+                raise InvalidArgument("the container-wide MAC address must match the endpoint-specific MAC "
+                                      "address for the main network, or be left empty")
+            primary_cfg["MacAddress"] = mac
+        ordered = [(primary, primary_cfg)]
         for ref, ecfg in endpoints.items():
             ordered.append((self.networks.get(ref), ecfg))
         for net, ecfg in ordered:

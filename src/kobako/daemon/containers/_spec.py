@@ -127,6 +127,18 @@ def build_spec(
     user = cfg.get("User") or ""
     if user:
         spec.setdefault("annotations", {})["org.kobako.user"] = user
+    group_add = host_config.get("GroupAdd") or []
+    if group_add:  # resolved by the init against the container's /etc/group
+        if not isinstance(group_add, list) or not all(isinstance(g, str) and g and "," not in g for g in group_add):
+            raise InvalidArgument("HostConfig.GroupAdd: must be a list of group names or ids")
+        from kobako.runtime.user import GROUP_ADD_ANNOTATION
+
+        spec.setdefault("annotations", {})[GROUP_ADD_ANNOTATION] = ",".join(group_add)
+    oom = int(host_config.get("OomScoreAdj") or 0)
+    if not -1000 <= oom <= 1000:
+        raise InvalidArgument(f"Invalid value {oom}, range for oom score adj is [-1000, 1000]")
+    if oom:
+        spec["process"]["oomScoreAdj"] = oom
     linux = spec.setdefault("linux", {})
     linux["resources"] = resources(host_config)
     linux["cgroupsPath"] = f"{cgroup_parent.rstrip('/')}/{cid}"
