@@ -4,17 +4,14 @@ auth, TLS, GC, and real peers (skopeo) and kobakod's pull/push against it."""
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import http.client
-import io
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.daemon_fixture import KOBAKO, Daemon
+from tests.tarutil import layer_of
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -108,16 +106,7 @@ def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def make_layer(files: dict[str, bytes]) -> tuple[bytes, bytes]:
-    """(tar, gzip of it)."""
-    bio = io.BytesIO()
-    with tarfile.open(fileobj=bio, mode="w") as t:
-        for name, data in files.items():
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            t.addfile(ti, io.BytesIO(data))
-    tar = bio.getvalue()
-    return tar, gzip.compress(tar, mtime=0)
+make_layer = layer_of  # (tar, gzip of it)
 
 
 def make_image(media: str = OCI_MANIFEST, text: bytes = b"hello\n") -> dict[str, Any]:

@@ -3,28 +3,20 @@ leaves no name behind, and its descriptor goes with the tree (or with an aborted
 
 from __future__ import annotations
 
-import io
 import os
-import tarfile
 from pathlib import Path
 
 import pytest
 
 from kobako.build._context import ContextError, ContextReceiver
+from tests.tarutil import tar_of
 
 
 def _fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
 
-def _tar(files: dict[str, bytes]) -> bytes:
-    bio = io.BytesIO()
-    with tarfile.open(fileobj=bio, mode="w") as t:
-        for name, data in files.items():
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            t.addfile(ti, io.BytesIO(data))
-    return bio.getvalue()
+_tar = tar_of
 
 
 def test_spool_in_a_missing_directory_leaves_no_name_and_no_descriptor(tmp_path: Path) -> None:

@@ -3,15 +3,12 @@ the races a collection must lose against a pull, import or commit in progress.""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import tarfile
 import threading
 from pathlib import Path
 
@@ -21,20 +18,14 @@ from kobako.content import LocalContentStore
 from kobako.errors import Conflict, NoSuchBlob
 from kobako.images import ImageStore
 from kobako.snapshots import CopySnapshotter
+from tests.tarutil import layer_of
 
 
 def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def layer(files: dict[str, bytes]) -> tuple[bytes, bytes]:
-    bio = io.BytesIO()
-    with tarfile.open(fileobj=bio, mode="w") as t:
-        for name, data in files.items():
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            t.addfile(ti, io.BytesIO(data))
-    return bio.getvalue(), gzip.compress(bio.getvalue(), mtime=0)
+layer = layer_of
 
 
 def image_docs(layers: list[tuple[bytes, bytes]], note: str) -> tuple[bytes, bytes]:

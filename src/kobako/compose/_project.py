@@ -665,46 +665,11 @@ class Compose:
             self.warn(f"Found orphan containers ([{names}]) for this project. If you removed or renamed this "
                       "service in your compose file, you can run this command with the --remove-orphans flag "
                       "to clean it up.")
-        for key, conf in self.project.networks.items():
-            if conf.get("external"):
-                continue
-            name = conf["name"]
-            try:
-                existing = self.client.json("GET", f"/networks/{name}")
-            except DaemonError as exc:
-                if exc.status == 404:
-                    continue
-                raise
-            if (existing.get("Labels") or {}).get(LABEL_PROJECT) != self.project.name:
-                continue
-            self.event("Network", name, "Removing")
-            try:
-                self.client.json("DELETE", f"/networks/{name}")
-            except DaemonError as exc:
-                if exc.status != 404:
-                    self.warn(f"failed to remove network {name}: {exc.message}")
-                    continue
-            self.event("Network", name, "Removed")
+        for conf in self.project.networks.values():
+            self._remove_owned("Network", "/networks", conf)
         if volumes:
-            for key, conf in self.project.volumes.items():
-                if conf.get("external"):
-                    continue
-                name = conf["name"]
-                try:
-                    existing = self.client.json("GET", f"/volumes/{name}")
-                except DaemonError as exc:
-                    if exc.status == 404:
-                        continue
-                    raise
-                if (existing.get("Labels") or {}).get(LABEL_PROJECT) != self.project.name:
-                    continue
-                self.event("Volume", name, "Removing")
-                try:
-                    self.client.json("DELETE", f"/volumes/{name}")
-                except DaemonError as exc:
-                    self.warn(f"failed to remove volume {name}: {exc.message}")
-                    continue
-                self.event("Volume", name, "Removed")
+            for conf in self.project.volumes.values():
+                self._remove_owned("Volume", "/volumes", conf)
         if rmi:
             seen = set()
             for service, svc in {**self.project.services, **self.project.disabled}.items():
@@ -721,6 +686,29 @@ class Compose:
                         self.warn(f"failed to remove image {image}: {exc.message}")
                     continue
                 self.event("Image", image, "Removed")
+
+    def _remove_owned(self, kind: str, path: str, conf: dict[str, Any]) -> None:
+        """``down``: remove a network or volume of the project (not an external one, nor one of the same
+        name another project or the user made); a failure to remove it is a warning, as compose's."""
+        if conf.get("external"):
+            return
+        name = conf["name"]
+        try:
+            existing = self.client.json("GET", f"{path}/{name}")
+        except DaemonError as exc:
+            if exc.status == 404:
+                return
+            raise
+        if (existing.get("Labels") or {}).get(LABEL_PROJECT) != self.project.name:
+            return
+        self.event(kind, name, "Removing")
+        try:
+            self.client.json("DELETE", f"{path}/{name}")
+        except DaemonError as exc:
+            if exc.status != 404:
+                self.warn(f"failed to remove {kind.lower()} {name}: {exc.message}")
+                return
+        self.event(kind, name, "Removed")
 
     def next_number(self, service: str) -> int:
         numbers = [_number(c) for c in self.containers([service], oneoff=None)]
