@@ -297,3 +297,12 @@ def test_group_add_oom_score_adj_and_container_wide_mac(api: Any) -> None:
     with pytest.raises(DaemonError) as exc:
         api.json("POST", f"/containers/{bad}/start")
     assert "unable to find group nosuch: no matching entries in group file" in str(exc.value)
+
+
+def test_remove_leaves_no_shim_files(api: Any, daemon: Daemon) -> None:
+    code, _ = run_sh(api, uniq("cmp-shimfiles"), "true")
+    cid = api.made["containers"][-1]
+    shims = daemon.exec_root / "shims"
+    assert code == 0 and (shims / f"{cid}.log").exists()
+    api.json("DELETE", f"/containers/{cid}")
+    assert sorted(p.name for p in shims.glob(f"{cid}*")) == []

@@ -221,6 +221,8 @@ class ContainerManager:
             self.images.snapshotter.remove(c.snapshot)
         shutil.rmtree(c.root, ignore_errors=True)
         exit_path(self.exec_root, c.id).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the shim's own stderr (spawner), of no use once the container is gone
+            os.unlink(os.path.join(self.exec_root, "shims", f"{c.id}.log"))
 
     # -- start ------------------------------------------------------------------------------------
     async def start(self, ref: str) -> None:
