@@ -18,7 +18,7 @@ from kobako.build._context import ContextError, ContextReceiver, TarTree
 from kobako.build._copy import Source, source_digest
 from kobako.build._tarfmt import DIRTYPE, END, LNKTYPE, SYMTYPE, header, padding
 from kobako.build._tree import LayerTree
-from kobako.cli.commands.build import context_tar
+from kobako.build._sendctx import context_tar
 
 
 def _receive(tmp: Path, body: bytes, pieces: int = 1, seed: int = 0) -> TarTree:
@@ -364,7 +364,7 @@ def test_kobako_build_starts_without_the_costly_modules(tmp_path: Path) -> None:
             "from kobako.cli.main import main\n"
             f"sys.argv = ['kobako', 'build', '-t', 'x:1', {str(tmp_path / 'ctx')!r}]\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "import kobako.cli.commands.build as b\n"
+            "import kobako.build._sendctx as b\n"
             "data = b''.join(b.context_tar(sys.argv[-1], None)[0])\n"
             "assert len(data) == 512 * 4, len(data)\n"
             "print(' '.join(m for m in ('re', 'json', 'argparse', 'typing', 'tarfile') if m in sys.modules))\n")

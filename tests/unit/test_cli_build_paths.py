@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from kobako.build._scan import walk_all
 from kobako.build.dockerignore import DockerIgnore
-from kobako.cli.commands import build as cmd
+from kobako.build import _sendctx as cmd
 
 _part = st.sampled_from(["a", "b", "ctx", ".", "..", "", "Dockerfile", "x.y"])
 _path = st.lists(_part, max_size=6).map("/".join)

@@ -21,7 +21,8 @@ ALLOWED: dict[str, set[str]] = {
     "shim": {"runtime", "linux"},
     "api": set(),
     "client": {"api"},  # only the stdlib-only stdcopy decoder
-    "cli": {"client"},
+    "cli": {"client", "compose"},  # compose is client-side: it reaches kobakod only through kobako.client
+    "compose": {"client", "build"},  # build: only the stdlib-only context tar (build/_sendctx.py)
     "registry": {"api", "content", "images"},
     "build": {"content", "snapshots", "images"},  # RUN comes from the daemon as a RunStep
     "volumes": {"linux"},  # host mounts of tmpfs volumes
@@ -34,6 +35,8 @@ ALLOWED: dict[str, set[str]] = {
 # docker-registry), not a client of kobakod, so its command runs kobako.registry in-process.
 # `kobako build` filters its context with the stdlib-only .dockerignore matcher before sending it.
 EXCEPTIONS = {("cli", "cli/commands/registry.py", "registry"), ("cli", "cli/commands/build.py", "build")}
+# compose may use of kobako.build only the client side of POST /build (checked below)
+COMPOSE_BUILD = {"kobako.build._sendctx"}
 
 def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
@@ -63,6 +66,8 @@ def test_imports_respect_layers(pkg: str, path: Path) -> None:
         if (pkg, path.relative_to(SRC).as_posix(), target) in EXCEPTIONS:
             continue
         assert target == pkg or target in ALLOWED[pkg], f"{path.relative_to(SRC)} imports {name}"
+        if pkg == "compose" and target == "build":
+            assert name in COMPOSE_BUILD, f"{path.relative_to(SRC)} imports {name}"
 
 
 def test_client_uses_only_stdcopy_from_api() -> None:

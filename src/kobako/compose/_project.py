@@ -193,9 +193,8 @@ class Compose:
                    build_args: dict[str, str] | None = None) -> None:
         import json
 
-        # The context tar (with .dockerignore) is the CLI's own code for `kobako build`: one
-        # implementation of the client side of POST /build.
-        from kobako.cli.commands.build import context_tar
+        # the context tar (with .dockerignore) as `kobako build` sends it: one client side of POST /build
+        from kobako.build._sendctx import context_tar
 
         b = self.project.services[service]["build"]
         tag = self.project.image_name(service)
@@ -204,7 +203,7 @@ class Compose:
         df_path = dockerfile if dockerfile.startswith("/") else f"{context}/{dockerfile}"
         try:
             chunks, df_name = context_tar(context, df_path)
-        except (OSError, SystemExit, Exception) as exc:  # noqa: BLE001 - the CLI helper's errors vary
+        except Exception as exc:  # noqa: BLE001 - ContextUnavailable, or an OSError of the walk
             raise ComposeError(f"failed to prepare the build context of service {service!r} ({context}): "
                                f"{exc}") from None
         query: dict[str, Any] = {"t": tag, "dockerfile": df_name, "rm": 1, "forcerm": 1}
