@@ -292,6 +292,18 @@ def test_group_add_oom_score_adj_and_container_wide_mac(api: Any) -> None:
             "Cmd": ["true"], "MacAddress": mac,
             "NetworkingConfig": {"EndpointsConfig": {"bridge": {"MacAddress": "02:42:ac:11:fe:02"}}}})
     assert exc.value.status == 400 and "must match the endpoint-specific MAC address" in str(exc.value)
+    # an exec gets the container's added groups too (moby's exec user), after its own
+    cid = create(api, uniq("cmp-groups-exec"), {"Cmd": ["sleep", "30"], "HostConfig": {"GroupAdd": ["100", "nobody"]}})
+    api.json("POST", f"/containers/{cid}/start")
+    try:
+        for user, want in (("", "uid=0(root) gid=0(root) groups=100,65534(nobody)"),
+                           ("nobody", "uid=65534(nobody) gid=65534(nobody) groups=100,65534(nobody)")):
+            ex = api.json("POST", f"/containers/{cid}/exec", body={"Cmd": ["id"], "User": user,
+                                                                 "AttachStdout": True, "AttachStderr": True})
+            _, _, raw = api.request("POST", f"/exec/{ex['Id']}/start", body={"Detach": False, "Tty": False})
+            assert _demux(raw).strip() == want, (user, _demux(raw))
+    finally:
+        api.json("POST", f"/containers/{cid}/kill")
     # A group name is looked up in the container's /etc/group when it starts.
     bad = create(api, uniq("cmp-groups-bad"), {"Cmd": ["true"], "HostConfig": {"GroupAdd": ["nosuch"]}})
     with pytest.raises(DaemonError) as exc:

@@ -36,7 +36,7 @@ from kobako.runtime import _sync, security
 from kobako.runtime.console import open_pty
 from kobako.runtime.init import _environment, _getenv, _read, _set_rlimits, _setup_stdio
 from kobako.runtime.lookup import NOT_FOUND, exec_failure, lookup_path
-from kobako.runtime.user import ExecUser, parse_passwd, resolve_user
+from kobako.runtime.user import ExecUser, parse_passwd, resolve_group_add, resolve_user
 
 # Joined in this order; mnt last, since opening the others needs the host's /proc.
 EXEC_NAMESPACES = (("ipc", CloneFlag.CLONE_NEWIPC), ("uts", CloneFlag.CLONE_NEWUTS),
@@ -52,6 +52,7 @@ class ExecSpec:
     env: Sequence[str] = ()
     cwd: str = "/"
     user: str = ""  # Docker's --user string, resolved against the container's /etc/passwd
+    group_add: str = ""  # the container's HostConfig.GroupAdd (comma-joined), added as its init adds them
     terminal: bool = False
     console_size: tuple[int, int] = (0, 0)
     rlimits: Sequence[Mapping[str, Any]] = ()
@@ -207,6 +208,10 @@ def _exec(init_pid: int, spec: ExecSpec, sec: security.Security | None, stdio: t
     os.setsid()
     _set_rlimits(spec.rlimits)
     user = _user(spec.user)
+    if spec.group_add:  # as moby's exec: the container's --group-add after the user's own groups
+        added = resolve_group_add(spec.group_add, _read("/etc/group"))
+        extra = tuple(g for g in added if g not in user.additional_gids)
+        user = ExecUser(user.uid, user.gid, user.additional_gids + extra, user.home)
     env = _environment(spec.env, user)
     if spec.terminal:
         master, slave = open_pty(spec.console_size, owner=user.uid)

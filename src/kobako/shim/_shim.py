@@ -741,7 +741,8 @@ class Shim:
 
 
 class _ExecBase:
-    """Completes an exec's spec with the container's (env, user, cwd, rlimits, capabilities, seccomp).
+    """Completes an exec's spec with the container's (env, user, --group-add, cwd, rlimits, capabilities,
+    seccomp).
 
     Called in the exec's forked child, before it joins the container: the shim never holds the
     container's config (its seccomp profile alone is thousands of objects), it reads it there.
@@ -756,6 +757,7 @@ class _ExecBase:
         from dataclasses import replace
 
         from kobako.runtime.spec import USER_ANNOTATION
+        from kobako.runtime.user import GROUP_ADD_ANNOTATION
 
         with open(Path(self.bundle) / "config.json", "rb") as f:
             config = json.load(f)
@@ -777,6 +779,7 @@ class _ExecBase:
             env=[f"{k}={v}" for k, v in env.items()],
             cwd=spec.cwd or base.get("cwd") or "/",
             user=str(user),
+            group_add=str((config.get("annotations") or {}).get(GROUP_ADD_ANNOTATION) or ""),
             rlimits=base.get("rlimits") or (),
             no_new_privileges=bool(base.get("noNewPrivileges")),
             capabilities=base.get("capabilities"),
