@@ -106,15 +106,20 @@ class Compose:
         return list(services or [])
 
     # -- networks and volumes ---------------------------------------------------------------------
+    def _existing(self, path: str) -> dict[str, Any] | None:
+        """The object's inspect (``/networks/N``, ``/volumes/N``), None if there is none."""
+        try:
+            found: dict[str, Any] = self.client.json("GET", path)
+            return found
+        except DaemonError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def ensure_networks(self) -> None:
         for key, conf in self.project.networks.items():
             name = conf["name"]
-            try:
-                existing = self.client.json("GET", f"/networks/{name}")
-            except DaemonError as exc:
-                if exc.status != 404:
-                    raise
-                existing = None
+            existing = self._existing(f"/networks/{name}")
             if conf.get("external"):
                 if existing is None:
                     raise ComposeError(f'network {name} declared as external, but could not be found')
@@ -157,12 +162,7 @@ class Compose:
                 if v["type"] == "volume" and v.get("source")}
         for key, conf in self.project.volumes.items():
             name = conf["name"]
-            try:
-                existing = self.client.json("GET", f"/volumes/{name}")
-            except DaemonError as exc:
-                if exc.status != 404:
-                    raise
-                existing = None
+            existing = self._existing(f"/volumes/{name}")
             if conf.get("external"):
                 if existing is None and key in used:
                     raise ComposeError(f'external volume "{name}" not found')
@@ -692,13 +692,8 @@ class Compose:
         if conf.get("external"):
             return
         name = conf["name"]
-        try:
-            existing = self.client.json("GET", f"{path}/{name}")
-        except DaemonError as exc:
-            if exc.status == 404:
-                return
-            raise
-        if (existing.get("Labels") or {}).get(LABEL_PROJECT) != self.project.name:
+        existing = self._existing(f"{path}/{name}")
+        if existing is None or (existing.get("Labels") or {}).get(LABEL_PROJECT) != self.project.name:
             return
         self.event(kind, name, "Removing")
         try:
