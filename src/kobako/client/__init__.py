@@ -13,7 +13,7 @@ json, which imports re), no ``typing`` at run time, and the hijack code only whe
 
 from __future__ import annotations
 
-from kobako.client._client import Client, encode_query
+from kobako.client._client import Client, encode_query, stream_error
 from kobako.client._errors import ClientError, DaemonError, DaemonUnreachable
 from kobako.client._http import IncompleteRead
 from kobako.client._transport import DEFAULT_HOST, resolve_host
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_HOST", "Client", "ClientError", "DaemonError", "DaemonUnreachable",
-    "HijackedConnection", "IncompleteRead", "demux", "encode_query", "resolve_host",
+    "HijackedConnection", "IncompleteRead", "demux", "encode_query", "resolve_host", "stream_error",
 ]
 
 

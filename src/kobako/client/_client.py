@@ -210,6 +210,14 @@ class Client:
         self.close()
 
 
+def stream_error(obj: Any) -> str | None:
+    """The error of one JSON-stream message (pull, push, build, load), as the docker CLI reads it:
+    ``errorDetail.message``, else ``error``; None for an ordinary message."""
+    if not isinstance(obj, dict) or not (obj.get("error") or obj.get("errorDetail")):
+        return None
+    return str((obj.get("errorDetail") or {}).get("message") or obj.get("error") or "unknown error")
+
+
 def _chunks(conn: Connection, resp: Response) -> Iterator[bytes]:
     try:
         while True:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
-from kobako.client import DaemonError
+from kobako.client import DaemonError, stream_error
 from kobako.compose import _convert
 from kobako.compose._errors import ComposeError
 from kobako.compose.model import (
@@ -41,6 +41,12 @@ def _number(c: dict[str, Any]) -> int:
         return int(c["Labels"].get(LABEL_NUMBER, "0"))
     except ValueError:
         return 0
+
+
+def _split_tag(image: str) -> tuple[str, str]:
+    """``repo[:tag]`` as (repo, tag or ""); a registry's port is not a tag."""
+    head, sep, tail = image.rpartition(":")
+    return (head, tail) if sep and "/" not in tail else (image, "")
 
 
 def short_name(c: dict[str, Any]) -> str:
@@ -224,9 +230,9 @@ class Compose:
         self.event("Service", service, "Building")
         for obj in self.client.jsonlines("POST", "/build", query=query, body=chunks,
                                          headers={"Content-Type": "application/x-tar"}):
-            if obj.get("error") or obj.get("errorDetail"):
-                message = (obj.get("errorDetail") or {}).get("message") or obj.get("error")
-                raise ComposeError(f"failed to solve: {message}" if "failed" not in str(message) else str(message))
+            message = stream_error(obj)
+            if message is not None:
+                raise ComposeError(f"failed to solve: {message}" if "failed" not in message else message)
             if "stream" in obj and not quiet:
                 self.progress.write(obj["stream"])
                 self.progress.flush()
@@ -245,21 +251,17 @@ class Compose:
 
     def _pull_one(self, service: str, ignore_failures: bool = False) -> None:
         image = self.project.services[service]["image"]
-        ref, tag = image, "latest"
-        last = image.rsplit("/", 1)[-1]
         if "@" in image:
-            ref, tag = image.split("@", 1)[0], ""
             query = {"fromImage": image}
         else:
-            if ":" in last:
-                ref, tag = image.rsplit(":", 1)
-            query = {"fromImage": ref, "tag": tag}
+            ref, tag = _split_tag(image)
+            query = {"fromImage": ref, "tag": tag or "latest"}
         self.event("Image", image, "Pulling")
         headers = {"X-Registry-Auth": self.auth(image)} if self.auth else None
         try:
             for obj in self.client.jsonlines("POST", "/images/create", query=query, headers=headers):
-                if obj.get("error") or obj.get("errorDetail"):
-                    raise DaemonError(500, (obj.get("errorDetail") or {}).get("message") or obj["error"])
+                if (message := stream_error(obj)) is not None:
+                    raise DaemonError(500, message)
         except DaemonError as exc:
             if ignore_failures:
                 self.warn(f"{service} Error {exc.message}")
@@ -276,17 +278,14 @@ class Compose:
             if not svc.get("build") or not svc.get("image"):
                 continue
             image = svc["image"]
-            repo, tag = image, ""
-            head, sep, tail = image.rpartition(":")
-            if sep and "/" not in tail:
-                repo, tag = head, tail
+            repo, tag = _split_tag(image)
             self.event("Image", image, "Pushing")
             headers = {"X-Registry-Auth": self.auth(image)} if self.auth else None
             try:
                 for obj in self.client.jsonlines("POST", f"/images/{repo}/push", query={"tag": tag or None},
                                                  headers=headers):
-                    if obj.get("error") or obj.get("errorDetail"):
-                        raise DaemonError(500, (obj.get("errorDetail") or {}).get("message") or obj["error"])
+                    if (message := stream_error(obj)) is not None:
+                        raise DaemonError(500, message)
             except DaemonError as exc:
                 if ignore_failures:
                     self.warn(f"{name} Error {exc.message}")

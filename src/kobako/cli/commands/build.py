@@ -11,6 +11,7 @@ import posix  # not `os`: it (with posixpath, stat, _collections_abc) is ~2 ms o
 import sys
 
 from kobako.cli.main import CommandError
+from kobako.client import stream_error
 from kobako.client import _jsonc as json  # `json` imports `re`: milliseconds of every build
 
 TYPE_CHECKING = False  # argparse and typing are not imported for annotations: start-up time
@@ -107,10 +108,10 @@ def run(args: argparse.Namespace, client: Any) -> int:
     for batch in client.jsonbatches("POST", "/build", query=query, body=body,
                                     headers={"Content-Type": "application/x-tar"}):
         for obj in batch:
-            if obj.get("error") or obj.get("errorDetail"):
-                message = (obj.get("errorDetail") or {}).get("message") or obj.get("error")
+            message = stream_error(obj)
+            if message is not None:
                 out.flush()
-                raise CommandError(str(message), 1)
+                raise CommandError(message, 1)
             if "stream" in obj and not args.quiet:
                 out.write(obj["stream"])
             elif isinstance(obj.get("aux"), dict) and obj["aux"].get("ID"):

@@ -11,6 +11,7 @@ import sys
 from kobako.cli import _args
 from kobako.cli.commands.login import registry_auth_header
 from kobako.cli.main import CommandError
+from kobako.client import stream_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -86,9 +87,9 @@ def follow(stream: Any, quiet: bool) -> list[dict[str, Any]]:
     progress = Progress(sys.stdout, sys.stdout.isatty())
     seen = []
     for obj in stream:
-        if obj.get("error") or obj.get("errorDetail"):
-            message = obj.get("error") or (obj.get("errorDetail") or {}).get("message", "unknown error")
-            raise CommandError(str(message))
+        message = stream_error(obj)
+        if message is not None:
+            raise CommandError(message)
         seen.append(obj)
         if not quiet and (obj.get("status") or obj.get("id")):
             progress.show(obj)
